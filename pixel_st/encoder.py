@@ -1,0 +1,197 @@
+"""PixelEncoder: the sentence-transformers input module that renders text and runs a ViT-MAE over the patches."""
+
+from __future__ import annotations
+
+import json
+import os
+import reprlib
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from sentence_transformers.base.modules import InputModule
+from transformers import ViTMAEConfig, ViTMAEModel
+from transformers.masking_utils import create_bidirectional_mask
+
+from pixel_st import __version__
+from pixel_st.backbone import num_positions, strip_config
+from pixel_st.renderer import WHITE, TextRenderer
+
+BACKBONE_CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+ST_CONFIG_NAME = "config_sentence_transformers.json"
+
+
+class PixelEncoder(InputModule):
+    """Renders each sentence with a :class:`TextRenderer` and encodes the strip with a ViT-MAE backbone.
+
+    ``preprocess`` returns ``pixel_values`` (uint8, batch x 1 x patch x width, cropped to the longest strip)
+    and ``attention_mask`` (one entry per patch: text patches and the black patch). ``forward`` runs the
+    backbone without MAE's random masking or shuffling, lets no patch attend to empty patches, and returns
+    ``token_embeddings`` (patch outputs, CLS dropped as in PIXEL's mean pooling) for the stock ``Pooling``.
+
+    Args:
+        vit: the backbone (transformers' ViTMAEModel; its parameter names are transformers 5.x's).
+        renderer: the text renderer; its ``max_seq_length`` is the module's.
+    """
+
+    config_file_name = "pixel_encoder_config.json"
+    save_in_root = True
+
+    def __init__(self, vit: ViTMAEModel, renderer: TextRenderer) -> None:
+        super().__init__()
+        if renderer.patch_size != vit.config.patch_size:
+            raise ValueError(f"renderer patch_size {renderer.patch_size} != backbone patch_size {vit.config.patch_size}")
+        self.vit = vit
+        self.renderer = renderer
+        self.max_seq_length = renderer.max_seq_length  # validated against the position table
+
+    @classmethod
+    def new(cls, preset: str = "small", max_seq_length: int = 64, **renderer_kwargs: Any) -> PixelEncoder:
+        """A freshly initialised encoder of a size preset (``tiny``, ``small``, ``base``)."""
+        renderer = TextRenderer(max_seq_length=max_seq_length, **renderer_kwargs)
+        return cls(ViTMAEModel(strip_config(preset, max_seq_length, renderer.patch_size)), renderer)
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.renderer.max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if isinstance(value, int) and value > num_positions(self.vit):
+            raise ValueError(
+                f"max_seq_length {value} exceeds the backbone's {num_positions(self.vit)} position embeddings"
+            )
+        self.renderer.max_seq_length = value
+
+    def get_embedding_dimension(self) -> int:
+        return self.vit.config.hidden_size
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"pixel_st_version": __version__}
+
+    def __repr__(self) -> str:
+        config = self.vit.config
+        return (
+            f"PixelEncoder(hidden_size={config.hidden_size}, layers={config.num_hidden_layers}, "
+            f"heads={config.num_attention_heads}, renderer={self.renderer!r})"
+        )
+
+    def preprocess(
+        self, inputs: Sequence[str], prompt: str | None = None, max_length: int | None = None, **kwargs: Any
+    ) -> dict[str, torch.Tensor]:
+        """Render a batch of strings; ``max_length`` (patches) may shorten strips below ``max_seq_length``."""
+        for index, item in enumerate(inputs):
+            if not isinstance(item, str):
+                raise TypeError(
+                    f"PixelEncoder encodes strings, but input {index} is {type(item).__name__}: {reprlib.repr(item)}"
+                )
+        texts = [prompt + text for text in inputs] if prompt else list(inputs)
+        pixels, lengths = self.renderer.render_batch(texts, max_length)
+        patches = pixels.shape[2] // self.renderer.patch_size
+        attention_mask = torch.arange(patches)[None, :] < torch.from_numpy(lengths)[:, None]
+        return {"pixel_values": torch.from_numpy(pixels).unsqueeze(1), "attention_mask": attention_mask.long()}
+
+    def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
+        mask = features["attention_mask"]
+        # Crop to the last patch any item uses: mini-batches (e.g. CachedMNRL) may trim the mask but not pixels.
+        used = int(mask.any(dim=0).nonzero().max()) + 1
+        mask = mask[:, :used]
+        pixels = features["pixel_values"][..., : used * self.vit.config.patch_size]
+        embeddings = self.vit.embeddings
+        weight = embeddings.patch_embeddings.projection.weight
+        image = pixels.to(weight.dtype) / WHITE
+        image = image.expand(-1, self.vit.config.num_channels, -1, -1)
+        positions = embeddings.position_embeddings[:, : used + 1]
+        patches = embeddings.patch_embeddings(image) + positions[:, 1:]
+        cls = (embeddings.cls_token + positions[:, :1]).expand(len(patches), -1, -1)
+        hidden = torch.cat([cls, patches], dim=1)
+        keys = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        attention = create_bidirectional_mask(config=self.vit.config, inputs_embeds=hidden, attention_mask=keys)
+        for layer in self.vit.layers:
+            hidden = layer(hidden, attention)
+        hidden = self.vit.layernorm(hidden)
+        features.update({"token_embeddings": hidden[:, 1:], "attention_mask": mask})
+        return features
+
+    # -- persistence -------------------------------------------------------------------------------------
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        """Write the backbone's config.json, model.safetensors, renderer_config.json (+ fonts/), our config."""
+        self.vit.config.to_json_file(os.path.join(output_path, BACKBONE_CONFIG_NAME))
+        self.save_torch_weights(output_path, safe_serialization=True)
+        self.renderer.save(output_path)
+        self.save_config(output_path)
+        _declare_requirement(output_path)
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        **kwargs: Any,
+    ) -> PixelEncoder:
+        folder = cls.load_dir_path(
+            model_name_or_path,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
+        return cls.from_folder(folder)
+
+    @classmethod
+    def from_folder(cls, folder: str) -> PixelEncoder:
+        """Load from a local folder written by :meth:`save`; every problem names the file at fault."""
+        for name in (cls.config_file_name, BACKBONE_CONFIG_NAME, WEIGHTS_NAME):
+            if not os.path.isfile(os.path.join(folder, name)):
+                raise FileNotFoundError(f"Not a complete pixel_st model folder: {name} is missing in {folder}")
+        renderer = TextRenderer.load(folder)
+        config_path = os.path.join(folder, BACKBONE_CONFIG_NAME)
+        try:
+            config = ViTMAEConfig.from_json_file(config_path)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"Corrupt backbone config {config_path}: {error}") from None
+        encoder = cls(ViTMAEModel(config), renderer)
+        weights_path = os.path.join(folder, WEIGHTS_NAME)
+        try:
+            state = load_file(weights_path)
+        except (SafetensorError, OSError) as error:
+            raise ValueError(f"Corrupt weights file {weights_path}: {error}") from None
+        expected = set(encoder.state_dict())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise ValueError(
+                f"Weights in {weights_path} do not match {config_path}: "
+                f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            )
+        try:
+            encoder.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"Weights in {weights_path} do not fit {config_path}: {error}") from None
+        return encoder
+
+
+def _declare_requirement(module_folder: str) -> None:
+    """Add ``pixel_st`` to the ``requirements`` of the model's config_sentence_transformers.json, so that
+    loading on a machine without the package fails with sentence-transformers' own clear message."""
+    for folder in (module_folder, os.path.dirname(os.path.normpath(module_folder))):
+        path = os.path.join(folder, ST_CONFIG_NAME)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as file:
+                config = json.load(file)
+            config.setdefault("requirements", {})["pixel-st"] = {
+                "specifier": ">=0.1",
+                "reason": "the model renders text with pixel_st (pip install pixel-st)",
+            }
+            with open(path, "w", encoding="utf-8") as file:
+                json.dump(config, file, indent=2, sort_keys=True)
+            return

@@ -1,0 +1,297 @@
+"""PangoCairo text renderer: a sentence becomes one grayscale strip of square patches (PIXEL geometry)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import threading
+
+import cairo
+import gi
+import numpy as np
+
+gi.require_version("Pango", "1.0")
+gi.require_version("PangoCairo", "1.0")
+gi.require_foreign("cairo")
+from gi.repository import Pango, PangoCairo  # noqa: E402
+
+from pixel_st.fonts import check_family, font_files_in, is_font_path, register_font_file  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+RENDERER_CONFIG_NAME = "renderer_config.json"
+FONTS_DIR = "fonts"
+LEFT_PAD = 2  # px before the text, as in PIXEL
+RIGHT_PAD = 2  # px after the text before rounding up to the next patch, as in PIXEL
+WHITE = 255
+
+# Line and paragraph separators would start a second line; tabs and other blanks become a plain space.
+_BLANKS = re.compile("[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]")
+
+
+def clean_text(text: str) -> str:
+    """Make any Python string safe to lay out on one line.
+
+    Line breaks and tabs become spaces; NUL and lone surrogates (not encodable as UTF-8) become U+FFFD.
+    """
+    text = _BLANKS.sub(" ", text).replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+class _Canvas(threading.local):
+    """Per-thread cairo surface and Pango layout (neither is safe to share between threads)."""
+
+    surface: cairo.ImageSurface | None = None
+
+
+class TextRenderer:
+    """Renders text into a 1-patch-high strip: black text on white, then one black end-of-sequence patch.
+
+    Geometry follows PIXEL: text starts at x=2, the black patch sits at the first patch boundary at least
+    2 px after the text, and text longer than ``max_seq_length`` patches is cut so the black patch is last.
+    The attention mask of a strip covers its text patches and the black patch.
+
+    Args:
+        font: a font family name known to fontconfig (e.g. ``"Noto Sans"``) or a path to a font file.
+        font_size: font size in points.
+        dpi: rendering resolution; 8 pt at 120 dpi is PIXEL's setting.
+        patch_size: patch side in pixels, also the strip height.
+        max_seq_length: the most patches a strip may have, black patch included.
+        fallback_fonts_dir: optional folder of font files registered for glyphs the main font lacks.
+    """
+
+    def __init__(
+        self,
+        font: str = "Noto Sans",
+        font_size: float = 8,
+        dpi: int = 120,
+        patch_size: int = 16,
+        max_seq_length: int = 64,
+        fallback_fonts_dir: str | None = None,
+    ) -> None:
+        if not isinstance(font, str) or not font:
+            raise ValueError(f"font must be a family name or a font file path, got {font!r}")
+        if font_size <= 0 or dpi <= 0 or patch_size <= 0:
+            raise ValueError("font_size, dpi and patch_size must be positive")
+        self.font = os.path.abspath(font) if is_font_path(font) else font
+        self.font_size = font_size
+        self.dpi = dpi
+        self.patch_size = patch_size
+        self.fallback_fonts_dir = os.path.abspath(fallback_fonts_dir) if fallback_fonts_dir else None
+        self.max_seq_length = max_seq_length
+        if self.fallback_fonts_dir:
+            for path in font_files_in(self.fallback_fonts_dir):
+                register_font_file(path)
+        if is_font_path(self.font):
+            self.family = register_font_file(self.font)
+        else:
+            check_family(self.font)
+            self.family = self.font
+        self._canvas = _Canvas()
+        self._warned_unknown_glyphs = False
+        self._baseline_y = self._fixed_baseline()
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if not isinstance(value, int) or value < 2:
+            raise ValueError(f"max_seq_length must be an int >= 2 (a text patch and the black patch), got {value!r}")
+        self._max_seq_length = value
+        if getattr(self, "_canvas", None) is not None:
+            self._canvas = _Canvas()  # surfaces are sized by max_seq_length
+
+    @property
+    def max_pixels(self) -> int:
+        return self.max_seq_length * self.patch_size
+
+    # -- drawing state, rebuilt per thread and after unpickling -------------------------------------------
+
+    def _layout(self) -> Pango.Layout:
+        fontmap = PangoCairo.FontMap.new()
+        context = fontmap.create_context()
+        PangoCairo.context_set_resolution(context, self.dpi)
+        options = cairo.FontOptions()
+        options.set_antialias(cairo.ANTIALIAS_GRAY)
+        options.set_hint_style(cairo.HINT_STYLE_NONE)
+        options.set_hint_metrics(cairo.HINT_METRICS_OFF)
+        PangoCairo.context_set_font_options(context, options)
+        layout = Pango.Layout.new(context)
+        description = Pango.FontDescription()
+        description.set_family(self.family)
+        description.set_size(round(self.font_size * Pango.SCALE))
+        layout.set_font_description(description)
+        layout.set_single_paragraph_mode(True)
+        return layout
+
+    def _ensure_canvas(self) -> _Canvas:
+        canvas = self._canvas
+        if canvas.surface is None:
+            canvas.surface = cairo.ImageSurface(cairo.FORMAT_A8, self.max_pixels, self.patch_size)
+            canvas.context = cairo.Context(canvas.surface)
+            canvas.layout = self._layout()
+            canvas.pixels = np.ndarray(
+                (self.patch_size, canvas.surface.get_stride()), dtype=np.uint8, buffer=canvas.surface.get_data()
+            )
+        return canvas
+
+    def _fixed_baseline(self) -> float:
+        """Baseline height (px) that centres the main font's line box; fixed so words never move vertically."""
+        layout = self._layout()
+        layout.set_text("Hg", -1)
+        height = layout.get_pixel_size()[1]
+        return round((self.patch_size - height) / 2 + layout.get_baseline() / Pango.SCALE)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_canvas"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if is_font_path(self.font):  # a fresh process must register the files again
+            if self.fallback_fonts_dir:
+                for path in font_files_in(self.fallback_fonts_dir):
+                    register_font_file(path)
+            register_font_file(self.font)
+        self._canvas = _Canvas()
+
+    # -- rendering -----------------------------------------------------------------------------------------
+
+    def _set_text(self, layout: Pango.Layout, text: str, limit: int) -> int:
+        """Lay out ``text``; return its width in px. RTL text too wide for the strip is cut to the prefix
+        that fits, so the strip shows the sentence's beginning (LTR text is simply clipped on the right)."""
+        layout.set_text(text, -1)
+        width = layout.get_pixel_size()[0]
+        if width <= limit or Pango.find_base_dir(text, -1) != Pango.Direction.RTL:
+            return width
+        low, high = 0, len(text)  # longest prefix whose width fits
+        while low < high:
+            middle = (low + high + 1) // 2
+            layout.set_text(text[:middle], -1)
+            if layout.get_pixel_size()[0] <= limit:
+                low = middle
+            else:
+                high = middle - 1
+        layout.set_text(text[:low], -1)
+        return layout.get_pixel_size()[0]
+
+    def _draw(self, text: str, max_patches: int) -> tuple[np.ndarray, int]:
+        """Draw one text; return the canvas alpha (patch_size x stride) and the black patch index."""
+        canvas = self._ensure_canvas()
+        layout, context = canvas.layout, canvas.context
+        text = clean_text(text)[: self.max_pixels]  # glyphs are >= 1 px wide; the rest could never show
+        visible = (max_patches - 1) * self.patch_size - LEFT_PAD
+        width = self._set_text(layout, text, visible)
+        if layout.get_unknown_glyphs_count() and not self._warned_unknown_glyphs:
+            self._warned_unknown_glyphs = True
+            logger.warning(
+                "No font covers some characters of %r (rendered as boxes); further cases are not reported. "
+                "Add a font for this script via fallback_fonts_dir.",
+                text[:80],
+            )
+        context.set_operator(cairo.OPERATOR_CLEAR)
+        context.paint()
+        context.set_operator(cairo.OPERATOR_OVER)
+        context.move_to(LEFT_PAD, self._baseline_y - layout.get_baseline() / Pango.SCALE)
+        PangoCairo.show_layout(context, layout)
+        canvas.surface.flush()
+        end = math.ceil((LEFT_PAD + width + RIGHT_PAD) / self.patch_size)
+        return canvas.pixels, min(end, max_patches - 1)
+
+    def _limit(self, max_patches: int | None) -> int:
+        if max_patches is None:
+            return self.max_seq_length
+        if max_patches < 2:
+            raise ValueError(f"max_patches must be >= 2, got {max_patches}")
+        return min(max_patches, self.max_seq_length)
+
+    def render(self, text: str, max_patches: int | None = None) -> np.ndarray:
+        """Render one text to a uint8 array (patch_size, n * patch_size); the last patch is the black one."""
+        pixels, lengths = self.render_batch([text], max_patches)
+        return pixels[0, :, : lengths[0] * self.patch_size]
+
+    def render_batch(self, texts: list[str], max_patches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Render texts into one array cropped to the longest strip.
+
+        Returns:
+            pixels: uint8 (len(texts), patch_size, n_max * patch_size), white after each strip's black patch.
+            lengths: int64 (len(texts),), patches per strip including the black patch (the attention mask length).
+        """
+        limit = self._limit(max_patches)
+        size = self.patch_size
+        out = np.full((len(texts), size, limit * size), WHITE, dtype=np.uint8)
+        lengths = np.empty(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            alpha, eos = self._draw(text, limit)
+            np.subtract(WHITE, alpha[:, : eos * size], out=out[i, :, : eos * size])
+            out[i, :, eos * size : (eos + 1) * size] = 0
+            lengths[i] = eos + 1
+        return out[:, :, : int(lengths.max(initial=1)) * size], lengths
+
+    # -- persistence -------------------------------------------------------------------------------------
+
+    def config_dict(self) -> dict:
+        return {
+            "font": self.font,
+            "font_size": self.font_size,
+            "dpi": self.dpi,
+            "patch_size": self.patch_size,
+            "max_seq_length": self.max_seq_length,
+            "fallback_fonts_dir": self.fallback_fonts_dir,
+        }
+
+    def save(self, folder: str) -> None:
+        """Write ``renderer_config.json``; font files are copied under ``fonts/`` and stored relative."""
+        config = self.config_dict()
+        if is_font_path(self.font):
+            os.makedirs(os.path.join(folder, FONTS_DIR), exist_ok=True)
+            config["font"] = os.path.join(FONTS_DIR, os.path.basename(self.font))
+            _copy(self.font, os.path.join(folder, config["font"]))
+        if self.fallback_fonts_dir:
+            config["fallback_fonts_dir"] = os.path.join(FONTS_DIR, "fallback")
+            os.makedirs(os.path.join(folder, config["fallback_fonts_dir"]), exist_ok=True)
+            for path in font_files_in(self.fallback_fonts_dir):
+                _copy(path, os.path.join(folder, config["fallback_fonts_dir"], os.path.basename(path)))
+        with open(os.path.join(folder, RENDERER_CONFIG_NAME), "w", encoding="utf-8") as file:
+            json.dump(config, file, indent=2)
+
+    @classmethod
+    def load(cls, folder: str) -> TextRenderer:
+        """Rebuild a renderer saved by :meth:`save`; relative font paths resolve inside ``folder``."""
+        path = os.path.join(folder, RENDERER_CONFIG_NAME)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Not a pixel_st model folder: {RENDERER_CONFIG_NAME} is missing in {folder}")
+        try:
+            with open(path, encoding="utf-8") as file:
+                config = json.load(file)
+            if not isinstance(config, dict):
+                raise ValueError("expected a JSON object")
+        except ValueError as error:
+            raise ValueError(f"Corrupt renderer config {path}: {error}") from None
+        for key in ("font", "fallback_fonts_dir"):
+            value = config.get(key)
+            if value and (key == "fallback_fonts_dir" or is_font_path(value)):
+                config[key] = os.path.join(folder, value)
+        try:
+            return cls(**config)
+        except TypeError as error:
+            raise ValueError(f"Corrupt renderer config {path}: {error}") from None
+
+    def __repr__(self) -> str:
+        return f"TextRenderer({self.config_dict()})"
+
+
+def _copy(source: str, target: str) -> None:
+    if os.path.abspath(source) != os.path.abspath(target):
+        shutil.copyfile(source, target)
