@@ -146,11 +146,12 @@ class TextRenderer:
         return canvas
 
     def _fixed_baseline(self) -> float:
-        """Baseline height (px) that centres the main font's line box; fixed so words never move vertically."""
+        """Baseline height (px) that centres the ink of "Hg" (cap top to descender); fixed per renderer,
+        so a word never moves vertically whatever else the sentence holds."""
         layout = self._layout()
         layout.set_text("Hg", -1)
-        height = layout.get_pixel_size()[1]
-        return round((self.patch_size - height) / 2 + layout.get_baseline() / Pango.SCALE)
+        ink, _ = layout.get_pixel_extents()
+        return round((self.patch_size - ink.height) / 2 - ink.y + layout.get_baseline() / Pango.SCALE)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

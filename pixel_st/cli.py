@@ -1,0 +1,113 @@
+"""The ``pixel-st`` command line: create, encode with, and look at pixel sentence encoders."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+DEMO_SENTENCES = [
+    "A man is playing a guitar.",
+    "A man plays the guitar on stage.",
+    "A man is playnig a gitar.",
+    "The stock market fell sharply today.",
+]
+
+
+def _load(path: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, trust_remote_code=True)
+
+
+def _print_similarity(texts: list[str], embeddings: np.ndarray) -> None:
+    from sentence_transformers import util
+
+    scores = util.cos_sim(embeddings, embeddings).numpy()
+    width = max(len(text) for text in texts)
+    for text, row in zip(texts, scores):
+        print(f"{text:<{width}}  " + " ".join(f"{value:6.3f}" for value in row))
+
+
+def cmd_new(args: argparse.Namespace) -> None:
+    from pixel_st.model import new_model
+
+    model = new_model(args.preset, seed=args.seed, max_seq_length=args.max_seq_length, font=args.font)
+    model.save(args.out_dir)
+    print(f"Saved a freshly initialised '{args.preset}' pixel_st model to {args.out_dir}")
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    model = _load(args.model)
+    embeddings = model.encode(args.texts, batch_size=args.batch_size)
+    if args.similarity:
+        _print_similarity(args.texts, embeddings)
+    else:
+        np.savetxt(sys.stdout, embeddings, fmt="%.6f")
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    from pixel_st.renderer import TextRenderer
+
+    renderer = TextRenderer(font=args.font, max_seq_length=args.max_seq_length)
+    strip = renderer.render(args.text)
+    image = np.repeat(strip[:, :, None], 3, axis=2)
+    image = np.repeat(np.repeat(image, args.scale, axis=0), args.scale, axis=1)
+    if args.grid:
+        image[:, :: renderer.patch_size * args.scale] = (230, 60, 60)
+    Image.fromarray(image).save(args.output)
+    print(f"{len(strip[0]) // renderer.patch_size} patches (text + black end patch) -> {args.output}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from pixel_st.model import new_model
+
+    print("NOTE: no trained default model ships yet; this demo uses a FRESHLY INITIALISED 'small' model,")
+    print("      so the similarities below only show the pipeline running, not semantic quality.\n")
+    model = new_model("small", seed=0)
+    _print_similarity(DEMO_SENTENCES, model.encode(DEMO_SENTENCES))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixel-st", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    new = commands.add_parser("new", help="write a freshly initialised model folder")
+    new.add_argument("out_dir")
+    new.add_argument("--preset", choices=["tiny", "small", "base"], default="small")
+    new.add_argument("--max-seq-length", type=int, default=64, help="patches per strip (default 64)")
+    new.add_argument("--font", default="Noto Sans", help="font family name or font file")
+    new.add_argument("--seed", type=int, default=0)
+    new.set_defaults(run=cmd_new)
+
+    encode = commands.add_parser("encode", help="embed texts with a saved model")
+    encode.add_argument("texts", nargs="+")
+    encode.add_argument("--model", required=True, help="model folder or hub id")
+    encode.add_argument("--similarity", action="store_true", help="print the cosine matrix instead")
+    encode.add_argument("--batch-size", type=int, default=32)
+    encode.set_defaults(run=cmd_encode)
+
+    render = commands.add_parser("render", help="save the rendered strip of a text as PNG")
+    render.add_argument("text")
+    render.add_argument("-o", "--output", required=True)
+    render.add_argument("--font", default="Noto Sans")
+    render.add_argument("--max-seq-length", type=int, default=64)
+    render.add_argument("--scale", type=int, default=1, help="enlarge the picture by this factor")
+    render.add_argument("--grid", action="store_true", help="mark patch boundaries")
+    render.set_defaults(run=cmd_render)
+
+    demo = commands.add_parser("demo", help="encode a few sentences and print their cosine similarities")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

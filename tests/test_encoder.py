@@ -1,0 +1,74 @@
+"""PixelEncoder: presets, input validation, masking, cropping and padding invariance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pixel_st import PixelEncoder, new_model
+from pixel_st.backbone import PRESETS, strip_config
+
+
+def test_presets():
+    assert sum(p.numel() for p in PixelEncoder.new("tiny").parameters()) < 1_000_000
+    assert strip_config("small").hidden_size == 384 and strip_config("small").num_hidden_layers == 12
+    base = strip_config("base")
+    assert (base.hidden_size, base.num_hidden_layers, base.num_attention_heads) == (768, 12, 12)
+    assert set(PRESETS) == {"tiny", "small", "base"}
+    with pytest.raises(ValueError, match="Unknown preset"):
+        strip_config("huge")
+
+
+def test_preprocess_features(tiny_model):
+    features = tiny_model.preprocess(["short", "a somewhat longer sentence here"])
+    pixels, mask = features["pixel_values"], features["attention_mask"]
+    assert pixels.dtype == torch.uint8 and pixels.shape[:3] == (2, 1, 16)
+    assert pixels.shape[3] == mask.shape[1] * 16, "the batch is cropped to its longest strip"
+    assert mask[1].all() and not mask[0].all()
+
+
+def test_padding_invariance(tiny_model):
+    sentence = "The cat sat on the mat."
+    alone = tiny_model.encode([sentence], convert_to_tensor=True)
+    batched = tiny_model.encode([sentence, "x " * 300], convert_to_tensor=True, batch_size=2)
+    torch.testing.assert_close(alone[0], batched[0], atol=1e-5, rtol=0)
+
+
+def test_forward_crops_pixels_wider_than_the_mask(tiny_model):
+    """CachedMultipleNegativesRankingLoss trims trailing mask columns of a mini-batch but not pixel_values."""
+    encoder = tiny_model[0]
+    features = encoder.preprocess(["short one", "a much longer sentence than the first one is"])
+    trimmed = {
+        "pixel_values": features["pixel_values"][:1],
+        "attention_mask": features["attention_mask"][:1, : int(features["attention_mask"][0].sum())],
+    }
+    alone = encoder.preprocess(["short one"])
+    with torch.no_grad():
+        expected = encoder(dict(alone))["token_embeddings"]
+        got = encoder(trimmed)["token_embeddings"]
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+
+def test_empty_string_encodes_to_a_finite_vector(tiny_model):
+    embedding = tiny_model.encode([""])
+    assert embedding.shape == (1, 64) and torch.isfinite(torch.from_numpy(embedding)).all()
+
+
+@pytest.mark.parametrize("bad", [3, None, b"bytes", ("a", "b")])
+def test_non_string_input_is_a_type_error_naming_the_item(tiny_model, bad):
+    with pytest.raises(TypeError, match="input 1 is"):
+        tiny_model.encode(["fine", bad])
+
+
+def test_max_seq_length_is_bounded_by_position_table():
+    model = new_model("tiny", max_seq_length=10)
+    assert model.max_seq_length == 10
+    model.max_seq_length = 16  # the 4 x 4 position grid holds 16 patches
+    assert model.preprocess(["x" * 500])["attention_mask"].shape[1] == 16
+    with pytest.raises(ValueError, match="exceeds the backbone's 16 position embeddings"):
+        model.max_seq_length = 17
+
+
+def test_sentences_differ(tiny_model):
+    a, b = tiny_model.encode(["A man plays guitar.", "Stocks fell sharply today."], convert_to_tensor=True)
+    assert not torch.allclose(a, b)

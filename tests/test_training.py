@@ -1,0 +1,53 @@
+"""Stock sentence-transformers training and evaluation run on a pixel model."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+from pixel_st import new_model
+
+
+def _sts_pairs(path, limit):
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE))[:limit]
+    return [r["sentence1"] for r in rows], [r["sentence2"] for r in rows], [float(r["score"]) / 5 for r in rows]
+
+
+def test_trainer_with_mnrl_lowers_the_loss(data_dir, tmp_path):
+    first, second, scores = _sts_pairs(data_dir / "sts" / "stsb_en_train.tsv.gz", 400)
+    pairs = [(a, b) for a, b, s in zip(first, second, scores) if s >= 0.7][:128]
+    dataset = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
+    model = new_model("tiny", seed=0)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=6,
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=32,
+        learning_rate=1e-3,
+        warmup_steps=0,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        use_cpu=True,
+        seed=0,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, eval_dataset=dataset, loss=MultipleNegativesRankingLoss(model)
+    )
+    before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    after = trainer.evaluate()["eval_loss"]
+    assert after < before * 0.8, (before, after)
+
+
+def test_embedding_similarity_evaluator_runs(data_dir, tiny_model):
+    first, second, scores = _sts_pairs(data_dir / "sts" / "stsb_en_dev.tsv.gz", 50)
+    evaluator = EmbeddingSimilarityEvaluator(first, second, scores, name="stsb-dev")
+    results = evaluator(tiny_model)
+    assert -1 <= results["stsb-dev_spearman_cosine"] <= 1
