@@ -62,6 +62,14 @@ def cmd_render(args: argparse.Namespace) -> None:
     print(f"{len(strip[0]) // renderer.patch_size} patches (text + black end patch) -> {args.output}")
 
 
+def cmd_convert(args: argparse.Namespace) -> None:
+    from pixel_st.convert import convert
+
+    model = convert(args.source, max_seq_length=args.max_seq_length, with_mlp_head=args.with_mlp_head)
+    model.save(args.out_dir)
+    print(f"Converted {args.source} -> {args.out_dir} (load with trust_remote_code=True)")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from pixel_st.model import new_model
 
@@ -98,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--scale", type=int, default=1, help="enlarge the picture by this factor")
     render.add_argument("--grid", action="store_true", help="mark patch boundaries")
     render.set_defaults(run=cmd_render)
+
+    convert = commands.add_parser("convert", help="convert a PIXEL / Pixel-Linguist checkpoint (hub id or folder)")
+    convert.add_argument("source")
+    convert.add_argument("out_dir")
+    convert.add_argument("--max-seq-length", type=int, default=64, help="patches per strip (paper: 64)")
+    convert.add_argument("--with-mlp-head", action="store_true", help="keep Pixel-Linguist's training head")
+    convert.set_defaults(run=cmd_convert)
 
     demo = commands.add_parser("demo", help="encode a few sentences and print their cosine similarities")
     demo.set_defaults(run=cmd_demo)
