@@ -286,8 +286,8 @@ class TextRenderer:
                 config[key] = os.path.join(folder, value)
         try:
             return cls(**config)
-        except TypeError as error:
-            raise ValueError(f"Corrupt renderer config {path}: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Bad renderer config {path}: {error}") from None
 
     def __repr__(self) -> str:
         return f"TextRenderer({self.config_dict()})"
