@@ -88,6 +88,18 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         plot_robustness(report, args.plot)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from pixel_st.recipe import load_recipe, run_recipe
+
+    recipe = load_recipe(args.recipe)
+    if args.output_dir:
+        recipe["output_dir"] = args.output_dir
+    if args.data_dir:
+        recipe["data_dir"] = args.data_dir
+    run_recipe(recipe)
+    print(f"Finished; final model in {recipe['output_dir']}/final, metrics in {recipe['output_dir']}/metrics.jsonl")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from pixel_st.model import new_model
 
@@ -143,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="write the full report here")
     evaluate.add_argument("--plot", help="write the robustness plot (PNG) here")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    train = commands.add_parser("train", help="run a training recipe (YAML list of stages); resumable")
+    train.add_argument("recipe")
+    train.add_argument("--output-dir", help="override the recipe's output_dir")
+    train.add_argument("--data-dir", help="override the recipe's data_dir")
+    train.set_defaults(run=cmd_train)
 
     demo = commands.add_parser("demo", help="encode a few sentences and print their cosine similarities")
     demo.set_defaults(run=cmd_demo)

@@ -1,0 +1,114 @@
+"""Training data as `datasets.Dataset`s, from local files in the formats of the shared data folder or the hub.
+
+Every loader returns columns in the order the losses read them: (anchor, positive[, negative]) for
+contrastive stages, (text columns..., label) for distillation.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from datasets import Dataset
+
+from pixel_st.sts import read_sts
+
+
+def _open(path: str | Path):
+    return gzip.open(path, "rt", encoding="utf-8", newline="") if str(path).endswith(".gz") else open(
+        path, encoding="utf-8", newline=""
+    )
+
+
+def read_tsv(path: str | Path) -> list[dict[str, str]]:
+    """A TSV file with a header line and no quoting."""
+    with _open(path) as file:
+        return list(csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def read_lines(path: str | Path, limit: int | None = None) -> list[str]:
+    """A sentence-per-line corpus; blank lines dropped."""
+    lines = []
+    with _open(path) as file:
+        for line in file:
+            if line.strip():
+                lines.append(line.strip())
+                if limit is not None and len(lines) >= limit:
+                    break
+    return lines
+
+
+def sentences(path: str | Path, limit: int | None = None) -> Dataset:
+    """Column ``text`` from a sentence-per-line file, or every distinct sentence of an STS file."""
+    if ".tsv" in Path(path).name:
+        first, second, _ = read_sts(path)
+        texts = list(dict.fromkeys(first + second))[:limit]
+    else:
+        texts = read_lines(path, limit)
+    return Dataset.from_dict({"text": texts})
+
+
+def nli_triplets(path: str | Path, with_negatives: bool = True, limit: int | None = None) -> Dataset:
+    """(anchor, positive[, negative]) from premise/hypothesis/label rows: entailments are positives,
+    contradictions of the same premise the hard negatives (premises without one are skipped then)."""
+    entailed, contradicted = defaultdict(list), defaultdict(list)
+    for row in read_tsv(path):
+        label = str(row["label"]).strip().lower()
+        if label in ("entailment", "0"):
+            entailed[row["premise"]].append(row["hypothesis"])
+        elif label in ("contradiction", "2"):
+            contradicted[row["premise"]].append(row["hypothesis"])
+    rows: dict[str, list[str]] = {"anchor": [], "positive": []}
+    if with_negatives:
+        rows["negative"] = []
+    for premise, positives in entailed.items():
+        if with_negatives and not contradicted[premise]:
+            continue
+        for index, positive in enumerate(positives):
+            rows["anchor"].append(premise)
+            rows["positive"].append(positive)
+            if with_negatives:
+                rows["negative"].append(contradicted[premise][index % len(contradicted[premise])])
+    dataset = Dataset.from_dict(rows)
+    return dataset.select(range(min(limit, len(dataset)))) if limit else dataset
+
+
+def parallel_pairs(path: str | Path, source: str = "english", target: str | None = None, limit: int | None = None) -> Dataset:
+    """(anchor, positive) = (English, translation) from a parallel TSV; ``target`` defaults to the first
+    column that is neither the source nor metadata."""
+    rows = read_tsv(path)
+    if not rows:
+        raise ValueError(f"{path} has no rows")
+    if source not in rows[0]:
+        source = "en" if "en" in rows[0] else source
+    columns = [c for c in rows[0] if c not in (source, "source", "lang_label")]
+    target = target or columns[0]
+    pairs = [(r[source], r[target]) for r in rows if r.get(source) and r.get(target)][:limit]
+    return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
+
+
+def span_pairs(path: str | Path, window: int = 8, limit: int | None = None, seed: int = 0) -> Dataset:
+    """Topical positives: two different sentences from the same block of ``window`` consecutive lines of a
+    corpus in document order (the shared Wikipedia file has no document markers, so blocks stand in for
+    documents and may straddle a boundary)."""
+    lines = read_lines(path, limit)
+    rng = random.Random(seed)
+    anchors, positives = [], []
+    for start in range(0, len(lines) - 1, window):
+        block = lines[start : start + window]
+        for index, sentence in enumerate(block):
+            others = [other for j, other in enumerate(block) if j != index]
+            if others:
+                anchors.append(sentence)
+                positives.append(rng.choice(others))
+    return Dataset.from_dict({"anchor": anchors, "positive": positives})
+
+
+def hub(name: str, split: str = "train", **kwargs) -> Dataset:
+    """A dataset from the Hugging Face hub (needs network access), e.g. ``sentence-transformers/all-nli``."""
+    from datasets import load_dataset
+
+    return load_dataset(name, split=split, **kwargs)

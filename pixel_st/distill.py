@@ -1,0 +1,49 @@
+"""Distillation data: a text teacher's embeddings as regression targets for sentence-transformers' MSELoss.
+
+For parallel pairs both sides regress the teacher's embedding of the English side, which makes a
+multilingual pixel model out of an English teacher (Reimers & Gurevych 2020's recipe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer
+
+
+def teacher_embeddings(
+    teacher: SentenceTransformer, texts: list[str], cache_dir: str | None = None, batch_size: int = 128
+) -> np.ndarray:
+    """Encode ``texts`` once; with ``cache_dir`` the result is kept in a .npy named by a hash of the
+    teacher and the texts, and read back on later runs."""
+    path = None
+    if cache_dir:
+        digest = hashlib.sha256()
+        digest.update(repr(teacher).encode())
+        for text in texts:
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        path = os.path.join(cache_dir, f"teacher-{digest.hexdigest()[:20]}.npy")
+        if os.path.isfile(path):
+            return np.load(path)
+    embeddings = teacher.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(texts) > 10_000)
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        np.save(path, embeddings)
+    return embeddings
+
+
+def distillation_dataset(
+    teacher: SentenceTransformer, dataset: Dataset, cache_dir: str | None = None, english: str | None = None
+) -> Dataset:
+    """Add a ``label`` column with the teacher's embedding for MSELoss.
+
+    A one-column dataset (``text``) regresses each text onto its own teacher vector. A pair dataset
+    (``anchor`` = English, ``positive`` = translation) keeps both columns, and both regress the teacher's
+    vector of the English side (``english`` names that column; default: the first).
+    """
+    source = english or dataset.column_names[0]
+    labels = teacher_embeddings(teacher, list(dataset[source]), cache_dir)
+    return dataset.add_column("label", list(labels))

@@ -1,0 +1,231 @@
+"""Run a training recipe: a YAML list of stages, each a stock SentenceTransformerTrainer run.
+
+Read top to bottom: ``run_recipe`` loads the starting model, then for every stage builds its dataset and
+loss, trains one run per augmentation (averaging their weights when there are several), saves the stage
+and marks it done. A rerun skips finished stages and resumes an unfinished run from its last checkpoint.
+See ``recipes/*.yaml`` and docs/training.md for the format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from accelerate import PartialState
+from datasets import Dataset, concatenate_datasets
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer import losses
+from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from pixel_st import data as loaders
+from pixel_st.averaging import average_weights
+from pixel_st.distill import distillation_dataset
+from pixel_st.model import new_model
+from pixel_st.pairs import augmented_pairs
+from pixel_st.report import load_any
+from pixel_st.sts import read_sts
+
+DONE = "DONE"
+STAGE_DEFAULTS: dict[str, Any] = {
+    "loss": "mnrl",
+    "batch_size": 64,
+    "learning_rate": 3e-5,
+    "warmup": 0.1,  # a fraction of the steps, or a step count
+    "epochs": 1,
+    "max_steps": -1,
+    "augmentation": None,
+    "rate": 0.1,
+    "mini_batch_size": 32,
+    "dataloader_num_workers": 0,
+    "save_steps": 500,
+    "eval_steps": 500,
+    "logging_steps": 50,
+    "seed": 0,
+}
+
+
+class JsonlLogger(TrainerCallback):
+    """Appends every trainer log (loss, learning rate, eval scores) as one JSON line."""
+
+    def __init__(self, path: Path, stage: str) -> None:
+        self.path, self.stage = path, stage
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            with open(self.path, "a", encoding="utf-8") as file:
+                file.write(json.dumps({"stage": self.stage, "step": state.global_step, "time": time.time(), **logs}) + "\n")
+
+
+def load_recipe(path: str | Path) -> dict:
+    with open(path, encoding="utf-8") as file:
+        recipe = yaml.safe_load(file)
+    if not isinstance(recipe, dict) or not recipe.get("stages"):
+        raise ValueError(f"{path}: a recipe needs an 'output_dir', a 'model' and a list of 'stages'")
+    return recipe
+
+
+def starting_model(spec: dict) -> SentenceTransformer:
+    """``{preset: small}`` (fresh), ``{convert: Team-PIXEL/pixel-base}`` or ``{path: folder-or-hub-id}``."""
+    if "preset" in spec:
+        return new_model(spec["preset"], seed=spec.get("seed", 0), max_seq_length=spec.get("max_seq_length", 64))
+    if "convert" in spec:
+        from pixel_st.convert import convert
+
+        return convert(spec["convert"], max_seq_length=spec.get("max_seq_length", 64))
+    if "path" in spec:
+        return SentenceTransformer(spec["path"], trust_remote_code=True)
+    raise ValueError(f"model: expected 'preset', 'convert' or 'path', got {sorted(spec)}")
+
+
+def _paths(spec: dict, data_dir: Path) -> list[Path]:
+    paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
+    return [path if path.is_absolute() else data_dir / path for path in map(Path, paths)]
+
+
+def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
+    """One dataset from ``{type, path (one or a list), ...}``; several paths are concatenated."""
+    kind, limit = spec["type"], spec.get("limit")
+    parts = []
+    for path in _paths(spec, data_dir):
+        if kind == "sentences":
+            parts.append(loaders.sentences(path, limit))
+        elif kind == "spans":
+            parts.append(loaders.span_pairs(path, spec.get("window", 8), limit))
+        elif kind == "nli":
+            parts.append(loaders.nli_triplets(path, spec.get("negatives", True), limit))
+        elif kind == "parallel":
+            parts.append(loaders.parallel_pairs(path, target=spec.get("target"), limit=limit))
+        elif kind == "hub":
+            parts.append(loaders.hub(str(spec["path"]), spec.get("split", "train")))
+        else:
+            raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel or hub")
+    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def stage_loss(name: str, model: SentenceTransformer, stage: dict):
+    if name == "mnrl":
+        return losses.MultipleNegativesRankingLoss(model, scale=stage.get("scale", 20.0))
+    if name == "symmetric_mnrl":
+        return losses.MultipleNegativesSymmetricRankingLoss(model, scale=stage.get("scale", 20.0))
+    if name == "cached_mnrl":
+        return losses.CachedMultipleNegativesRankingLoss(model, scale=stage.get("scale", 20.0), mini_batch_size=stage["mini_batch_size"])
+    if name == "mse":
+        return losses.MSELoss(model)
+    raise ValueError(f"Unknown loss {name!r}: mnrl, symmetric_mnrl, cached_mnrl or mse")
+
+
+def dev_evaluator(path: Path | None, name: str) -> EmbeddingSimilarityEvaluator | None:
+    if path is None:
+        return None
+    first, second, scores = read_sts(path)
+    return EmbeddingSimilarityEvaluator(first, second, scores, name=name)
+
+
+def train_run(
+    model: SentenceTransformer, stage: dict, dataset: Dataset, run_dir: Path, log_path: Path, callbacks: list
+) -> SentenceTransformer:
+    """One stock trainer run; resumes from the newest checkpoint in ``run_dir`` if there is one."""
+    checkpoints = run_dir / "checkpoints"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=stage["batch_size"],
+        learning_rate=float(stage["learning_rate"]),
+        warmup_steps=stage["warmup"],
+        num_train_epochs=stage["epochs"],
+        max_steps=stage["max_steps"],
+        logging_steps=stage["logging_steps"],
+        save_strategy="steps",
+        save_steps=stage["save_steps"],
+        save_total_limit=2,
+        eval_strategy="steps" if stage.get("evaluator") else "no",
+        eval_steps=stage["eval_steps"],
+        dataloader_num_workers=stage["dataloader_num_workers"],
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        seed=stage["seed"],
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+    )
+    loss = stage_loss(stage["loss"], model, stage)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=loss,
+        evaluator=stage.get("evaluator"),
+        callbacks=[JsonlLogger(log_path, stage["name"]), *callbacks],
+    )
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    trainer.train(resume_from_checkpoint=resume)
+    return model
+
+
+def run_recipe(recipe: dict, callbacks: list | None = None) -> SentenceTransformer:
+    """Run every stage of ``recipe``; return the final model (also saved under ``output_dir/final``)."""
+    state = PartialState()  # under torchrun: one process per device; rank 0 writes, the others wait
+    output_dir = Path(recipe["output_dir"])
+    data_dir = Path(recipe.get("data_dir") or os.environ.get("PIXEL_ST_DATA", "../shared/data"))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    log_path = output_dir / "metrics.jsonl"
+    teacher = load_any(recipe["teacher"]) if recipe.get("teacher") else None
+    model_source = None  # None: the recipe's starting model; else the folder of the last finished stage
+    for index, raw in enumerate(recipe["stages"]):
+        stage = {**STAGE_DEFAULTS, **recipe.get("defaults", {}), **raw}
+        stage.setdefault("name", f"stage{index}")
+        stage_dir = output_dir / f"{index:02d}-{stage['name']}"
+        if (stage_dir / DONE).is_file():
+            model_source = stage_dir / "model"
+            continue
+        dataset = stage_dataset(stage["data"], data_dir)
+        if stage["loss"] == "mse":
+            if teacher is None:
+                raise ValueError(f"stage {stage['name']}: loss mse needs a top-level 'teacher'")
+            with state.main_process_first():  # rank 0 fills the cache, the others read it
+                dataset = distillation_dataset(teacher, dataset, cache_dir=str(output_dir / "teacher-cache"))
+        eval_path = stage.get("eval")
+        stage["evaluator"] = dev_evaluator(data_dir / eval_path if eval_path else None, f"{stage['name']}-dev")
+        augmentations = stage["augmentation"] if isinstance(stage["augmentation"], list) else [stage["augmentation"]]
+        runs = []
+        for run_index, augmentation in enumerate(augmentations):
+            run_dir = stage_dir / f"run{run_index}-{augmentation or 'plain'}"
+            if (run_dir / DONE).is_file():
+                runs.append(SentenceTransformer(str(run_dir / "model"), trust_remote_code=True))
+                continue
+            model = starting_model(recipe["model"]) if model_source is None else SentenceTransformer(str(model_source), trust_remote_code=True)
+            if stage["loss"] == "mse" and model.get_embedding_dimension() != teacher.get_embedding_dimension():
+                raise ValueError(
+                    f"stage {stage['name']}: student dimension {model.get_embedding_dimension()} != teacher "
+                    f"dimension {teacher.get_embedding_dimension()}; MSE distillation needs them equal "
+                    "(the 'small' preset is 384 wide, like all-MiniLM-L6-v2)"
+                )
+            run_data = augmented_pairs(dataset, augmentation, stage["rate"], stage["seed"] + run_index) if augmentation else dataset
+            train_run(model, stage, run_data, run_dir, log_path, callbacks or [])
+            if len(augmentations) > 1:
+                _save(state, model, run_dir)
+            runs.append(model)
+        model = average_weights(runs) if len(runs) > 1 else runs[0]
+        _save(state, model, stage_dir)
+        if stage["evaluator"] is not None and state.is_main_process:
+            scores = stage["evaluator"](model)
+            with open(log_path, "a", encoding="utf-8") as file:
+                file.write(json.dumps({"stage": stage["name"], "final": True, **scores}) + "\n")
+        model_source = stage_dir / "model"
+    final = SentenceTransformer(str(model_source), trust_remote_code=True)
+    if state.is_main_process:
+        final.save(str(output_dir / "final"))
+    state.wait_for_everyone()
+    return final
+
+
+def _save(state: PartialState, model: SentenceTransformer, folder: Path) -> None:
+    """Save ``folder/model`` and mark ``folder`` done, from rank 0 only; every process waits for it."""
+    if state.is_main_process:
+        model.save(str(folder / "model"))
+        (folder / DONE).write_text("")
+    state.wait_for_everyone()
