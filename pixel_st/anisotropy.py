@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.util import batch_to_device
 
 from pixel_st.encoder import PixelEncoder
 
@@ -29,8 +30,7 @@ def anisotropy(model: SentenceTransformer, sentences: list[str], batch_size: int
         captured = []
         hooks = [layer.register_forward_hook(lambda _m, _i, out: captured.append(out)) for layer in layers]
         try:
-            features = model.preprocess(sentences[start : start + batch_size])
-            features = {key: value.to(model.device) for key, value in features.items()}
+            features = batch_to_device(model.preprocess(sentences[start : start + batch_size]), model.device)
             output = model(features)
         finally:
             for hook in hooks:

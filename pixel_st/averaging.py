@@ -12,10 +12,10 @@ def average_weights(models: list[SentenceTransformer]) -> SentenceTransformer:
     if not models:
         raise ValueError("average_weights needs at least one model")
     states = [model.state_dict() for model in models]
-    keys = set(states[0])
+    shapes = {key: tensor.shape for key, tensor in states[0].items()}
     for index, state in enumerate(states[1:], start=1):
-        if set(state) != keys:
-            raise ValueError(f"Model {index} does not have the same parameters as model 0")
+        if {key: tensor.shape for key, tensor in state.items()} != shapes:
+            raise ValueError(f"Model {index} does not have the same parameters (names and shapes) as model 0")
     averaged = {}
     for key, tensor in states[0].items():
         if tensor.is_floating_point():

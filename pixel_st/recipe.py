@@ -113,7 +113,9 @@ def stage_loss(name: str, model: SentenceTransformer, stage: dict):
     if name == "mnrl":
         return losses.MultipleNegativesRankingLoss(model, scale=stage.get("scale", 20.0))
     if name == "symmetric_mnrl":
-        return losses.MultipleNegativesSymmetricRankingLoss(model, scale=stage.get("scale", 20.0))
+        return losses.MultipleNegativesRankingLoss(
+            model, scale=stage.get("scale", 20.0), directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction"
+        )
     if name == "cached_mnrl":
         return losses.CachedMultipleNegativesRankingLoss(model, scale=stage.get("scale", 20.0), mini_batch_size=stage["mini_batch_size"])
     if name == "mse":

@@ -1,0 +1,142 @@
+"""The training curriculum: stage data and losses, weight averaging, resumption, DDP, workers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from transformers import TrainerCallback
+
+from pixel_st import new_model
+from pixel_st.averaging import average_weights
+from pixel_st.distill import distillation_dataset, teacher_embeddings
+from pixel_st.pairs import augmented_pairs
+from pixel_st.recipe import STAGE_DEFAULTS, run_recipe, stage_dataset, stage_loss, train_run
+
+STAGES = {
+    "distill": ({"type": "sentences", "path": "sts/stsb_en_train.tsv.gz", "limit": 64}, "mse", None),
+    "visual": ({"type": "sentences", "path": "corpus/enwiki_sentences.txt.gz", "limit": 64}, "mnrl", "mixed"),
+    "topical": ({"type": "spans", "path": "corpus/enwiki_sentences.txt.gz", "limit": 64}, "symmetric_mnrl", None),
+    "reasoning": ({"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 64}, "cached_mnrl", None),
+    "cross-lingual": ({"type": "parallel", "path": ["parallel/en-de.tsv.gz", "parallel/en-ru.tsv.gz"], "limit": 32},
+                      "mnrl", None),
+}
+
+
+def _eval_loss(model, loss, dataset) -> float:
+    args = SentenceTransformerTrainingArguments(output_dir="unused", per_device_eval_batch_size=16, report_to="none", use_cpu=True)
+    return SentenceTransformerTrainer(model=model, args=args, eval_dataset=dataset, loss=loss).evaluate()["eval_loss"]
+
+
+@pytest.mark.parametrize("stage_name", list(STAGES))
+def test_each_stage_type_lowers_its_loss(stage_name, data_dir, tmp_path):
+    data_spec, loss_name, augmentation = STAGES[stage_name]
+    model = new_model("tiny", seed=0)
+    dataset = stage_dataset(data_spec, data_dir)
+    if loss_name == "mse":
+        teacher = new_model("tiny", seed=1)
+        dataset = distillation_dataset(teacher, dataset)
+    train_data = augmented_pairs(dataset, augmentation, 0.1, seed=0) if augmentation else dataset
+    fixed = Dataset.from_list([train_data[i] for i in range(len(train_data))])  # one draw of the noise
+    stage = {**STAGE_DEFAULTS, "name": stage_name, "loss": loss_name, "batch_size": 16, "learning_rate": 1e-3,
+             "epochs": 4, "mini_batch_size": 4, "logging_steps": 100, "save_steps": 1000, "evaluator": None}
+    before = _eval_loss(model, stage_loss(loss_name, model, stage), fixed)
+    train_run(model, stage, train_data, tmp_path, tmp_path / "log.jsonl", [])
+    after = _eval_loss(model, stage_loss(loss_name, model, stage), fixed)
+    assert after < before * 0.95, (before, after)  # deterministic eval loss on a fixed draw of the data
+
+
+def test_cached_mnrl_matches_mnrl_loss(data_dir):
+    """CachedMNRL trims mask columns per mini-batch but not pixel_values; the encoder must give the same loss."""
+    model = new_model("tiny", seed=0)
+    dataset = stage_dataset({"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 32}, data_dir)
+    stage = {**STAGE_DEFAULTS, "mini_batch_size": 3}
+    full = _eval_loss(model, stage_loss("mnrl", model, stage), dataset)
+    cached = _eval_loss(model, stage_loss("cached_mnrl", model, stage), dataset)
+    assert cached == pytest.approx(full, abs=1e-4)
+
+
+def test_weight_averaging_is_the_elementwise_mean():
+    models = [new_model("tiny", seed=seed) for seed in range(3)]
+    states = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
+    averaged = average_weights(models).state_dict()
+    for key, value in averaged.items():
+        expected = torch.stack([state[key] for state in states]).float().mean(0)
+        torch.testing.assert_close(value.float(), expected, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="same parameters"):
+        average_weights([new_model("tiny"), new_model("tiny", max_seq_length=16)])
+
+
+def test_teacher_embeddings_are_cached(tmp_path):
+    teacher = new_model("tiny", seed=1)
+    first = teacher_embeddings(teacher, ["a", "b"], str(tmp_path))
+    (cached,) = list(tmp_path.glob("teacher-*.npy"))
+    second = teacher_embeddings(teacher, ["a", "b"], str(tmp_path))
+    assert (first == second).all() and cached.is_file()
+
+
+def test_parallel_distillation_regresses_both_sides_onto_the_english_vector(data_dir):
+    teacher = new_model("tiny", seed=1)
+    pairs = stage_dataset({"type": "parallel", "path": "parallel/en-fr.tsv.gz", "limit": 4}, data_dir)
+    dataset = distillation_dataset(teacher, pairs)
+    assert dataset.column_names == ["anchor", "positive", "label"]
+    assert torch.allclose(torch.tensor(dataset[0]["label"]), teacher.encode([dataset[0]["anchor"]], convert_to_tensor=True)[0])
+
+
+class _Interrupt(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def _recipe(tmp_path, data_dir, **stage):
+    return {
+        "output_dir": str(tmp_path / "run"),
+        "data_dir": str(data_dir),
+        "model": {"preset": "tiny", "seed": 0},
+        "defaults": {"batch_size": 8, "learning_rate": 1e-3, "logging_steps": 1, "save_steps": 2, "max_steps": 6},
+        "stages": [{"name": "nli", "data": {"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 64}, **stage}],
+    }
+
+
+def test_resume_continues_from_the_saved_step(tmp_path, data_dir):
+    recipe = _recipe(tmp_path, data_dir)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe, callbacks=[_Interrupt()])
+    assert (tmp_path / "run" / "00-nli" / "run0-plain" / "checkpoints" / "checkpoint-2").is_dir()
+    run_recipe(recipe)
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    steps = [entry["step"] for entry in logs if "loss" in entry]
+    assert steps == [1, 2, 3, 4, 5, 6], "the second run resumed at step 3 (checkpoint-2), not from 0"
+    assert (tmp_path / "run" / "00-nli" / "DONE").is_file() and (tmp_path / "run" / "final" / "modules.json").is_file()
+    run_recipe(recipe)  # everything done: nothing is trained again
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == len(logs)
+
+
+def test_averaged_stage_with_rendering_in_dataloader_workers(tmp_path, data_dir):
+    recipe = _recipe(tmp_path, data_dir, augmentation=["typos", "shuffle"], dataloader_num_workers=2, max_steps=2)
+    recipe["stages"][0]["data"] = {"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 64}
+    final = run_recipe(recipe)
+    runs = tmp_path / "run" / "00-nli"
+    assert (runs / "run0-typos" / "DONE").is_file() and (runs / "run1-shuffle" / "DONE").is_file()
+    assert final.encode(["works"]).shape == (1, 64)
+
+
+def test_two_gloo_processes_with_torchrun(tmp_path, data_dir):
+    recipe = _recipe(tmp_path, data_dir, max_steps=3)
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pixel_st.cli",
+               "train", str(tmp_path / "recipe.yaml")]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    epoch = [entry["epoch"] for entry in logs if "loss" in entry][-1]
+    # 64 NLI triplets at 8 per process: 3 steps of two processes cover 48 rows, one process only 24.
+    rows = len(stage_dataset(recipe["stages"][0]["data"], data_dir))
+    assert epoch == pytest.approx(3 * 2 * 8 / rows, abs=0.05)
+    assert (tmp_path / "run" / "final" / "modules.json").is_file()
