@@ -140,3 +140,22 @@ def test_two_gloo_processes_with_torchrun(tmp_path, data_dir):
     rows = len(stage_dataset(recipe["stages"][0]["data"], data_dir))
     assert epoch == pytest.approx(3 * 2 * 8 / rows, abs=0.05)
     assert (tmp_path / "run" / "final" / "modules.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["paper", "scratch"])
+def test_shipped_recipes_are_valid(name, data_dir):
+    from pathlib import Path
+
+    from pixel_st.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / f"{name}.yaml")
+    assert {"output_dir", "model", "stages"} <= set(recipe)
+    for stage in recipe["stages"]:
+        stage = {**STAGE_DEFAULTS, **recipe.get("defaults", {}), **stage}
+        assert stage["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", "mse"}
+        assert stage["data"]["type"] in {"sentences", "spans", "nli", "parallel", "hub"}
+        paths = stage["data"]["path"] if isinstance(stage["data"]["path"], list) else [stage["data"]["path"]]
+        assert all((data_dir / path).is_file() for path in paths), stage["name"]
+        assert (data_dir / stage["eval"]).is_file()
+        if stage["loss"] == "mse":
+            assert recipe["teacher"] == "all-MiniLM-L6-v2" and recipe["model"]["preset"] == "small"
