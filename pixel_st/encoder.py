@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import reprlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -181,17 +182,31 @@ class PixelEncoder(InputModule):
 
 
 def _declare_requirement(module_folder: str) -> None:
-    """Add ``pixel_st`` to the ``requirements`` of the model's config_sentence_transformers.json, so that
-    loading on a machine without the package fails with sentence-transformers' own clear message."""
+    """Add ``pixel-st`` to the ``requirements`` of the model's config_sentence_transformers.json, so that
+    loading on a machine without the package fails with sentence-transformers' own clear message.
+
+    Under DDP, transformers 5 calls the trainer's save on every rank, so another process may be writing the
+    same file: we write atomically and read again if we catch the other writer mid-file.
+    """
     for folder in (module_folder, os.path.dirname(os.path.normpath(module_folder))):
         path = os.path.join(folder, ST_CONFIG_NAME)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as file:
-                config = json.load(file)
-            config.setdefault("requirements", {})["pixel-st"] = {
-                "specifier": ">=0.1",
-                "reason": "the model renders text with pixel_st (pip install pixel-st)",
-            }
-            with open(path, "w", encoding="utf-8") as file:
-                json.dump(config, file, indent=2, sort_keys=True)
-            return
+        if not os.path.isfile(path):
+            continue
+        for attempt in range(50):
+            try:
+                with open(path, encoding="utf-8") as file:
+                    config = json.load(file)
+                break
+            except json.JSONDecodeError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.02)
+        config.setdefault("requirements", {})["pixel-st"] = {
+            "specifier": ">=0.1",
+            "reason": "the model renders text with pixel_st (pip install pixel-st)",
+        }
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(config, file, indent=2, sort_keys=True)
+        os.replace(temporary, path)
+        return

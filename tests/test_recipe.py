@@ -133,7 +133,8 @@ def test_two_gloo_processes_with_torchrun(tmp_path, data_dir):
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pixel_st.cli",
                "train", str(tmp_path / "recipe.yaml")]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, "\n".join(l for l in result.stderr.splitlines() if "rank1]:" in l)[-2500:]
     logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     epoch = [entry["epoch"] for entry in logs if "loss" in entry][-1]
     # 64 NLI triplets at 8 per process: 3 steps of two processes cover 48 rows, one process only 24.
