@@ -1,0 +1,123 @@
+"""Encode and render speed, measured side by side in one run (CPU here, GPU when there is one).
+
+    python benchmarks/speed.py [--preset small] [--sentences 3000] [--batch-size 128] [--full-strip 256]
+
+Prints, with the device name:
+- rendering: sentences/s on one core for TextRenderer.render_batch and for a bare Pango layout loop;
+- encoding, text in -> normalised vectors out, STS-B dev sentences: pixel_st (cropped strips), the
+  full-strip approach of the reference code (every sentence rendered to 529 patches and the ViT run over
+  all of them, transformers' ViTMAEModel with the padding mask), and all-MiniLM-L6-v2;
+- the ratios the speed issue sets targets for, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import resource
+import time
+
+import cairo
+import torch
+from gi.repository import Pango, PangoCairo
+
+from pixel_st import new_model
+from pixel_st.renderer import TextRenderer
+
+
+def sts_sentences(path: str, count: int) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        rows = [line.rstrip("\n").split("\t") for line in file][1:]
+    sentences = [cell for row in rows for cell in row[:2]]
+    return (sentences * (count // len(sentences) + 1))[:count]
+
+
+def rate(function, count: int, repeat: int = 2) -> float:
+    """Best of ``repeat`` runs, items per second."""
+    best = float("inf")
+    for _ in range(repeat):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        function()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return count / best
+
+
+def bare_pango_loop(sentences: list[str]) -> None:
+    """The floor for any Pango renderer: lay out and draw each sentence, nothing else."""
+    surface = cairo.ImageSurface(cairo.FORMAT_A8, 1024, 16)
+    context = cairo.Context(surface)
+    layout = PangoCairo.create_layout(context)
+    layout.set_font_description(Pango.FontDescription.from_string("Noto Sans 8"))
+    PangoCairo.context_set_resolution(layout.get_context(), 120)
+    for sentence in sentences:
+        layout.set_text(sentence, -1)
+        layout.get_pixel_size()
+        context.move_to(2, 0)
+        PangoCairo.show_layout(context, layout)
+
+
+def full_strip_encode(model, sentences: list[str], batch_size: int, device: str) -> None:
+    """The reference code's way: 529-patch strips, the whole strip through the ViT (padding masked)."""
+    encoder = model[0]
+    vit = encoder.vit
+    for start in range(0, len(sentences), batch_size):
+        pixels, lengths = encoder.renderer.render_batch(sentences[start : start + batch_size])
+        full = torch.full((len(lengths), 1, 16, 529 * 16), 255, dtype=torch.uint8)
+        full[..., : pixels.shape[2]] = torch.from_numpy(pixels).unsqueeze(1)
+        mask = (torch.arange(529)[None] < torch.from_numpy(lengths)[:, None]).long().to(device)
+        image = full.to(device).float().div(255)
+        keys = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        noise = torch.arange(529, device=device, dtype=torch.float32).expand(len(mask), -1)
+        with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=device != "cpu"):
+            hidden = vit(pixel_values=image, noise=noise, attention_mask=keys).last_hidden_state[:, 1:]
+            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+            torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default=None, help="default: base on GPU, small on CPU")
+    parser.add_argument("--sentences", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--full-strip", type=int, default=256, help="sentences for the slow full-strip baseline")
+    parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    preset = args.preset or ("base" if device == "cuda" else "small")
+    name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    sentences = sts_sentences(args.data, args.sentences)
+    print(f"device: {name}; preset {preset}; {len(sentences)} STS-B dev sentences; batch {args.batch_size}")
+
+    renderer = TextRenderer()
+    ours = rate(lambda: renderer.render_batch(sentences), len(sentences))
+    bare = rate(lambda: bare_pango_loop(sentences), len(sentences))
+    print(f"render, one core:   pixel_st {ours:8.0f}/s   bare Pango loop {bare:8.0f}/s   ratio {ours / bare:.2f}")
+
+    model = new_model(preset, seed=0, device=device, max_seq_length=529)
+    model.max_seq_length = 64  # the paper's sentence setting; the 529-row table serves the baseline
+    if device == "cuda":
+        model.to(torch.bfloat16)
+    encode = rate(lambda: model.encode(sentences, batch_size=args.batch_size), len(sentences))
+    subset = sentences[: args.full_strip]
+    full = rate(lambda: full_strip_encode(model, subset, args.batch_size, device), len(subset), repeat=1)
+    print(f"encode, text -> normalised vectors: pixel_st {encode:8.0f}/s   full-strip approach {full:8.0f}/s"
+          f"   speed-up {encode / full:.1f}x")
+    patches = model.preprocess(sentences[:512])["attention_mask"].sum(1).float().mean()
+    print(f"mean strip length: {patches:.1f} patches (of 64; the full strip is 529)")
+
+    from pixel_st.report import load_any
+
+    minilm = load_any("all-MiniLM-L6-v2").to(device)
+    text = rate(lambda: minilm.encode(sentences, batch_size=args.batch_size), len(sentences))
+    print(f"all-MiniLM-L6-v2 {text:8.0f}/s   pixel_st/{preset} relative to it: {encode / text:.2f}x")
+    if device == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
