@@ -47,24 +47,23 @@ _LEGACY_LAYER = re.compile(r"encoder\.layer\.(\d+)\.(.+)\.(weight|bias)$")
 _CURRENT_LAYER = re.compile(r"layers\.(\d+)\.(.+)\.(weight|bias)$")
 
 
+def _rename(name: str, layer: re.Pattern, table: dict[str, str], template: str) -> str | None:
+    if name.startswith(_TOP_LEVEL) or name in ("layernorm.weight", "layernorm.bias"):
+        return name
+    match = layer.fullmatch(name)
+    if match and match.group(2) in table:
+        return template.format(match.group(1), table[match.group(2)], match.group(3))
+    return None
+
+
 def to_current_name(legacy: str) -> str | None:
     """4.x ViTMAE encoder name -> 5.x name; None for names that are not encoder parameters."""
-    if legacy.startswith(_TOP_LEVEL) or legacy in ("layernorm.weight", "layernorm.bias"):
-        return legacy
-    match = _LEGACY_LAYER.fullmatch(legacy)
-    if match and match.group(2) in _LAYER_NAMES:
-        return f"layers.{match.group(1)}.{_LAYER_NAMES[match.group(2)]}.{match.group(3)}"
-    return None
+    return _rename(legacy, _LEGACY_LAYER, _LAYER_NAMES, "layers.{}.{}.{}")
 
 
 def to_legacy_name(current: str) -> str | None:
     """5.x ViTMAE encoder name -> 4.x name; None for names that are not encoder parameters."""
-    if current.startswith(_TOP_LEVEL) or current in ("layernorm.weight", "layernorm.bias"):
-        return current
-    match = _CURRENT_LAYER.fullmatch(current)
-    if match and match.group(2) in _LAYER_NAMES_BACK:
-        return f"encoder.layer.{match.group(1)}.{_LAYER_NAMES_BACK[match.group(2)]}.{match.group(3)}"
-    return None
+    return _rename(current, _CURRENT_LAYER, _LAYER_NAMES_BACK, "encoder.layer.{}.{}.{}")
 
 
 def fetch(source: str) -> str:

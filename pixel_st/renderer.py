@@ -87,14 +87,9 @@ class TextRenderer:
         self.patch_size = patch_size
         self.fallback_fonts_dir = os.path.abspath(fallback_fonts_dir) if fallback_fonts_dir else None
         self.max_seq_length = max_seq_length
-        if self.fallback_fonts_dir:
-            for path in font_files_in(self.fallback_fonts_dir):
-                register_font_file(path)
-        if is_font_path(self.font):
-            self.family = register_font_file(self.font)
-        else:
+        self.family = self._register_fonts()
+        if not is_font_path(self.font):
             check_family(self.font)
-            self.family = self.font
         self._canvas = _Canvas()
         self._warned_unknown_glyphs = False
         self._baseline_y = self._fixed_baseline()
@@ -153,6 +148,14 @@ class TextRenderer:
         ink, _ = layout.get_pixel_extents()
         return round((self.patch_size - ink.height) / 2 - ink.y + layout.get_baseline() / Pango.SCALE)
 
+    def _register_fonts(self) -> str:
+        """Register the fallback folder and the font file (if any) with fontconfig; return the family.
+        Registration is per process, so unpickling in a new process does it again."""
+        if self.fallback_fonts_dir:
+            for path in font_files_in(self.fallback_fonts_dir):
+                register_font_file(path)
+        return register_font_file(self.font) if is_font_path(self.font) else self.font
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         del state["_canvas"]
@@ -160,11 +163,7 @@ class TextRenderer:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if is_font_path(self.font):  # a fresh process must register the files again
-            if self.fallback_fonts_dir:
-                for path in font_files_in(self.fallback_fonts_dir):
-                    register_font_file(path)
-            register_font_file(self.font)
+        self._register_fonts()
         self._canvas = _Canvas()
 
     # -- rendering -----------------------------------------------------------------------------------------
