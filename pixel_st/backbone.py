@@ -8,6 +8,8 @@ from transformers import ViTMAEConfig, ViTMAEModel
 
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256},
+    # 384 wide like all-MiniLM-L6-v2 (so it can distil from it) but 2 layers: the CPU-trainable stand-in size
+    "mini": {"hidden_size": 384, "num_hidden_layers": 2, "num_attention_heads": 6, "intermediate_size": 1536},
     "small": {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536},
     "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
 }

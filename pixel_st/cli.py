@@ -100,13 +100,17 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"Finished; final model in {recipe['output_dir']}/final, metrics in {recipe['output_dir']}/metrics.jsonl")
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
-    from pixel_st.model import new_model
+def cmd_export(args: argparse.Namespace) -> None:
+    from pixel_st.shipping import export_default_model
 
-    print("NOTE: no trained default model ships yet; this demo uses a FRESHLY INITIALISED 'small' model,")
-    print("      so the similarities below only show the pipeline running, not semantic quality.\n")
-    model = new_model("small", seed=0)
-    _print_similarity(DEMO_SENTENCES, model.encode(DEMO_SENTENCES))
+    print(f"Wrote the default model to {export_default_model(args.out_dir)} (load with trust_remote_code=True)")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from pixel_st.shipping import DEFAULT_MODEL, DEFAULT_MODEL_NOTE
+
+    print(f"Model: {DEFAULT_MODEL}\nNOTE: {DEFAULT_MODEL_NOTE}\n")
+    _print_similarity(DEMO_SENTENCES, _load(DEFAULT_MODEL).encode(DEMO_SENTENCES))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     new = commands.add_parser("new", help="write a freshly initialised model folder")
     new.add_argument("out_dir")
-    new.add_argument("--preset", choices=["tiny", "small", "base"], default="small")
+    new.add_argument("--preset", choices=["tiny", "mini", "small", "base"], default="small")
     new.add_argument("--max-seq-length", type=int, default=64, help="patches per strip (default 64)")
     new.add_argument("--font", default="Noto Sans", help="font family name or font file")
     new.add_argument("--seed", type=int, default=0)
@@ -161,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output-dir", help="override the recipe's output_dir")
     train.add_argument("--data-dir", help="override the recipe's data_dir")
     train.set_defaults(run=cmd_train)
+
+    export = commands.add_parser("export", help="write a copy of the shipped default model folder")
+    export.add_argument("out_dir")
+    export.set_defaults(run=cmd_export)
 
     demo = commands.add_parser("demo", help="encode a few sentences and print their cosine similarities")
     demo.set_defaults(run=cmd_demo)

@@ -14,7 +14,7 @@ def test_presets():
     assert strip_config("small").hidden_size == 384 and strip_config("small").num_hidden_layers == 12
     base = strip_config("base")
     assert (base.hidden_size, base.num_hidden_layers, base.num_attention_heads) == (768, 12, 12)
-    assert set(PRESETS) == {"tiny", "small", "base"}
+    assert set(PRESETS) == {"tiny", "mini", "small", "base"}
     with pytest.raises(ValueError, match="Unknown preset"):
         strip_config("huge")
 

@@ -1,0 +1,35 @@
+"""The model that ships inside the package: where it is, how it is written (fp16), how users export it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
+DEFAULT_MODEL_NOTE = (
+    "The shipped default model is a CPU-trained STAND-IN (2-layer 'mini' preset, 19 CPU minutes of "
+    "recipes/standin.yaml; STS-B dev Spearman 7.3), not the GPU-trained pixel_st model: it shows the "
+    "packaging, not the method's quality. See docs/model.md."
+)
+
+
+def save_fp16(model: SentenceTransformer, folder: str) -> None:
+    """Save with weights in float16 (half the size); loading casts them back to the module's dtype."""
+    dtype = next(model.parameters()).dtype
+    model.to(torch.float16)
+    try:
+        model.save(folder)
+    finally:
+        model.to(dtype)
+
+
+def export_default_model(folder: str) -> str:
+    """Copy the shipped model folder to ``folder`` (e.g. to upload it or to load it by path elsewhere)."""
+    if not os.path.isfile(os.path.join(DEFAULT_MODEL, "modules.json")):
+        raise FileNotFoundError(f"No default model is installed at {DEFAULT_MODEL}")
+    shutil.copytree(DEFAULT_MODEL, folder, dirs_exist_ok=True)
+    return folder

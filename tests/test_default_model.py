@@ -1,0 +1,72 @@
+"""The model shipped inside the package: fp16, small, loads offline with stock sentence-transformers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from pixel_st import DEFAULT_MODEL, new_model
+from pixel_st.cli import main
+from pixel_st.shipping import save_fp16
+
+LOAD_AND_SCORE = """
+import sys
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer(sys.argv[1], trust_remote_code=True, local_files_only=True)
+e = model.encode(["A man is playing a guitar.", "A man plays the guitar.", "The stock market fell sharply today."])
+s = model.similarity(e, e)
+print(float(s[0, 1]), float(s[0, 2]))
+"""
+
+
+def test_shipped_folder_is_fp16_and_small():
+    weights = os.path.join(DEFAULT_MODEL, "model.safetensors")
+    assert os.path.getsize(weights) <= 50 * 2**20
+    from safetensors import safe_open
+
+    with safe_open(weights, "pt") as file:
+        assert {file.get_tensor(key).dtype for key in file.keys()} == {torch.float16}
+    assert os.path.isfile(os.path.join(DEFAULT_MODEL, "fonts", "NotoSans-Regular.ttf"))
+
+
+def test_default_model_loads_offline_and_ranks_a_paraphrase_above_an_unrelated_sentence():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", LOAD_AND_SCORE, DEFAULT_MODEL], capture_output=True, text=True,
+                         check=True, env=env).stdout.split()
+    paraphrase, unrelated = map(float, out)
+    assert paraphrase > unrelated
+
+
+def test_export_writes_a_loadable_copy(tmp_path, capsys):
+    main(["export", str(tmp_path / "copy")])
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["exported", "the same model"]
+    copy = SentenceTransformer(str(tmp_path / "copy"), trust_remote_code=True)
+    original = SentenceTransformer(DEFAULT_MODEL, trust_remote_code=True)
+    assert np.array_equal(copy.encode(texts), original.encode(texts))
+
+
+def test_fp16_weights_load_back_close_to_fp32(tmp_path):
+    model = new_model("tiny", seed=3)
+    save_fp16(model, str(tmp_path / "half"))
+    assert next(model.parameters()).dtype == torch.float32, "the caller's model keeps its dtype"
+    from sentence_transformers import SentenceTransformer
+
+    loaded = SentenceTransformer(str(tmp_path / "half"), trust_remote_code=True)
+    assert next(loaded.parameters()).dtype == torch.float32
+    texts = ["half precision weights", "still the same embedding, nearly"]
+    cosines = (loaded.encode(texts) * model.encode(texts)).sum(1)
+    assert (cosines > 0.999).all()
+
+
+def test_demo_uses_the_default_model_and_says_what_it_is(capsys):
+    main(["demo"])
+    out = capsys.readouterr().out
+    assert DEFAULT_MODEL in out and "STAND-IN" in out
+    rows = [line for line in out.splitlines() if line.startswith("A man") or line.startswith("The stock")]
+    assert len(rows) == 4 and all(len(row.split()[-4:]) == 4 for row in rows)
