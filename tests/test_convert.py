@@ -175,3 +175,12 @@ def test_cli_convert_writes_a_stock_loadable_folder(pixel_base_dir, tmp_path, ca
     expected = convert(str(pixel_base_dir), max_seq_length=POSITIONS).encode(texts)
     assert (loaded.encode(texts) == expected).all()
     assert (tmp_path / "out" / "fonts" / "GoNotoCurrent.ttf").is_file()
+
+
+def test_model_with_mlp_head_saves_and_loads(linguist_dir, tmp_path):
+    model = convert(str(linguist_dir), max_seq_length=POSITIONS, with_mlp_head=True)
+    model.save(str(tmp_path / "with-head"))
+    loaded = SentenceTransformer(str(tmp_path / "with-head"), trust_remote_code=True)
+    assert type(loaded[1]).__name__ == "PatchMLP"
+    texts = ["Trained with the head.", "Saved with it too."]
+    assert (loaded.encode(texts) == model.encode(texts)).all()
