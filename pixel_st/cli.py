@@ -15,12 +15,6 @@ DEMO_SENTENCES = [
 ]
 
 
-def _load(path: str):
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(path, trust_remote_code=True)
-
-
 def _print_similarity(texts: list[str], embeddings: np.ndarray) -> None:
     from sentence_transformers import util
 
@@ -39,7 +33,9 @@ def cmd_new(args: argparse.Namespace) -> None:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    model = _load(args.model)
+    from pixel_st.report import load_any
+
+    model = load_any(args.model)
     embeddings = model.encode(args.texts, batch_size=args.batch_size)
     if args.similarity:
         _print_similarity(args.texts, embeddings)
@@ -107,10 +103,11 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from pixel_st.report import load_any
     from pixel_st.shipping import DEFAULT_MODEL, DEFAULT_MODEL_NOTE
 
     print(f"Model: {DEFAULT_MODEL}\nNOTE: {DEFAULT_MODEL_NOTE}\n")
-    _print_similarity(DEMO_SENTENCES, _load(DEFAULT_MODEL).encode(DEMO_SENTENCES))
+    _print_similarity(DEMO_SENTENCES, load_any(DEFAULT_MODEL).encode(DEMO_SENTENCES))
 
 
 def build_parser() -> argparse.ArgumentParser:

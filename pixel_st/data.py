@@ -7,7 +7,6 @@ contrastive stages, (text columns..., label) for distillation.
 from __future__ import annotations
 
 import csv
-import gzip
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -15,24 +14,19 @@ from pathlib import Path
 from datasets import Dataset
 
 from pixel_st.sts import read_sts
-
-
-def _open(path: str | Path):
-    return gzip.open(path, "rt", encoding="utf-8", newline="") if str(path).endswith(".gz") else open(
-        path, encoding="utf-8", newline=""
-    )
+from pixel_st.textfiles import open_text
 
 
 def read_tsv(path: str | Path) -> list[dict[str, str]]:
     """A TSV file with a header line and no quoting."""
-    with _open(path) as file:
+    with open_text(path) as file:
         return list(csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 def read_lines(path: str | Path, limit: int | None = None) -> list[str]:
     """A sentence-per-line corpus; blank lines dropped."""
     lines = []
-    with _open(path) as file:
+    with open_text(path) as file:
         for line in file:
             if line.strip():
                 lines.append(line.strip())

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
 import random
 from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
 
 from pixel_st.anisotropy import anisotropy
-from pixel_st.sts import CONDITIONS, find_sts_files, read_sts, spearman
+from pixel_st.data import sentences
+from pixel_st.sts import CONDITIONS, find_sts_files, spearman
 
 MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm")
 
@@ -29,15 +29,8 @@ def load_any(name: str) -> SentenceTransformer:
 
 def sample_sentences(files: list[Path], count: int, seed: int = 0) -> list[str]:
     """``count`` distinct sentences drawn at random from STS files or sentence-per-line corpora."""
-    pool: set[str] = set()
-    for path in files:
-        if ".tsv" in path.name:
-            first, second, _ = read_sts(path)
-            pool.update(first + second)
-        else:
-            with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as file:
-                pool.update(line.strip() for line in file if line.strip())
-    return random.Random(seed).sample(sorted(pool), min(count, len(pool)))
+    pool = sorted({text for path in files for text in sentences(path)["text"]})
+    return random.Random(seed).sample(pool, min(count, len(pool)))
 
 
 def evaluate(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import gzip
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
 from pixel_st.perturb import shuffle_words, typos
+from pixel_st.textfiles import open_text
 
 HEADER = ["sentence1", "sentence2", "score"]
 
@@ -28,8 +28,7 @@ CONDITIONS: dict[str, Callable[[str, random.Random], str] | None] = {
 
 def read_sts(path: str | Path) -> tuple[list[str], list[str], list[float]]:
     """``sentence1<TAB>sentence2<TAB>score`` (gzipped or plain, header line, no quoting)."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="") as file:
+    with open_text(path) as file:
         rows = csv.reader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(rows, None)
         if header != HEADER:
@@ -52,9 +51,8 @@ def find_sts_files(folder: str | Path, include: str = "*") -> dict[str, Path]:
         name = str(path.relative_to(folder)).removesuffix(".gz").removesuffix(".tsv")
         if not fnmatch.fnmatch(name, include):
             continue
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as file:
-            if file.readline().rstrip("\n").split("\t") == HEADER:
+        with open_text(path) as file:
+            if file.readline().rstrip("\r\n").split("\t") == HEADER:
                 found[name] = path
     return found
 

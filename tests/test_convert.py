@@ -42,6 +42,15 @@ def _renderer_config(font_file: str) -> dict:
             "rgb": False, "background_color": "white", "font_color": "black", "fallback_fonts_dir": None}
 
 
+def _hub_files(folder, config_source, font_file, font_name, **config_changes):
+    """config.json (from config_source, changed), the font under font_name, text_renderer_config.json."""
+    config = json.loads((config_source / "config.json").read_text())
+    config.update(config_changes)
+    (folder / "config.json").write_text(json.dumps(config))
+    shutil.copy(font_file, folder / font_name)
+    (folder / "text_renderer_config.json").write_text(json.dumps(_renderer_config("GoNotoCurrent.ttf")))
+
+
 @pytest.fixture(scope="module")
 def reference() -> ViTMAEForPreTraining:
     return _reference()
@@ -52,11 +61,7 @@ def pixel_base_dir(tmp_path_factory, reference, font_file):
     """Laid out like Team-PIXEL/pixel-base: model.safetensors, model_type pixel, GoNotoCurrent.ttf."""
     folder = tmp_path_factory.mktemp("pixel-base")
     reference.save_pretrained(folder)
-    config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="pixel", architectures=["PIXELForPreTraining"])
-    (folder / "config.json").write_text(json.dumps(config))
-    shutil.copy(font_file, folder / "GoNotoCurrent.ttf")
-    (folder / "text_renderer_config.json").write_text(json.dumps(_renderer_config("GoNotoCurrent.ttf")))
+    _hub_files(folder, folder, font_file, "GoNotoCurrent.ttf", model_type="pixel", architectures=["PIXELForPreTraining"])
     return folder
 
 
@@ -69,11 +74,8 @@ def linguist_dir(tmp_path_factory, pixel_base_dir, font_file):
     state.update({"pooler.linear.weight": torch.randn(32, 32), "pooler.linear.bias": torch.randn(32),
                   "pooler.ln.weight": torch.randn(32), "pooler.ln.bias": torch.randn(32)})
     torch.save(state, folder / "pytorch_model.bin")
-    config = json.loads((pixel_base_dir / "config.json").read_text())
-    config.update(model_type="vit_mae", architectures=["PIXELForSequenceClassification"])
-    (folder / "config.json").write_text(json.dumps(config))
-    shutil.copy(font_file, folder / "renderer.renderer")
-    (folder / "text_renderer_config.json").write_text(json.dumps(_renderer_config("GoNotoCurrent.ttf")))
+    _hub_files(folder, pixel_base_dir, font_file, "renderer.renderer",
+               model_type="vit_mae", architectures=["PIXELForSequenceClassification"])
     return folder
 
 

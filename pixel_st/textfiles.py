@@ -1,0 +1,14 @@
+"""Opening the data files: UTF-8 text, gzipped when the name ends in .gz."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import TextIO
+
+
+def open_text(path: str | Path) -> TextIO:
+    """Open for reading as UTF-8 text (``newline=""``, as the csv module wants), gunzipping ``*.gz``."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
