@@ -27,12 +27,14 @@ from transformers.trainer_utils import get_last_checkpoint
 from pixel_st import data as loaders
 from pixel_st.averaging import average_weights
 from pixel_st.distill import distillation_dataset
+from pixel_st.distill_loss import TeacherContrastiveLoss
 from pixel_st.model import new_model
 from pixel_st.pairs import augmented_pairs
 from pixel_st.report import load_any
 from pixel_st.sts import read_sts
 
 DONE = "DONE"
+TEACHER_LOSSES = ("mse", "distill")  # losses whose targets are the teacher's embeddings
 STAGE_DEFAULTS: dict[str, Any] = {
     "loss": "mnrl",
     "batch_size": 64,
@@ -120,7 +122,9 @@ def stage_loss(name: str, model: SentenceTransformer, stage: dict):
         return losses.CachedMultipleNegativesRankingLoss(model, scale=stage.get("scale", 20.0), mini_batch_size=stage["mini_batch_size"])
     if name == "mse":
         return losses.MSELoss(model)
-    raise ValueError(f"Unknown loss {name!r}: mnrl, symmetric_mnrl, cached_mnrl or mse")
+    if name == "distill":
+        return TeacherContrastiveLoss(model, scale=stage.get("scale", 20.0), contrastive_weight=stage.get("contrastive_weight", 1.0))
+    raise ValueError(f"Unknown loss {name!r}: mnrl, symmetric_mnrl, cached_mnrl, mse or distill")
 
 
 def dev_evaluator(path: Path | None, name: str) -> EmbeddingSimilarityEvaluator | None:
@@ -185,9 +189,9 @@ def run_recipe(recipe: dict, callbacks: list | None = None) -> SentenceTransform
             model_source = stage_dir / "model"
             continue
         dataset = stage_dataset(stage["data"], data_dir)
-        if stage["loss"] == "mse":
+        if stage["loss"] in TEACHER_LOSSES:
             if teacher is None:
-                raise ValueError(f"stage {stage['name']}: loss mse needs a top-level 'teacher'")
+                raise ValueError(f"stage {stage['name']}: loss {stage['loss']} needs a top-level 'teacher'")
             with state.main_process_first():  # rank 0 fills the cache, the others read it
                 dataset = distillation_dataset(teacher, dataset, cache_dir=str(output_dir / "teacher-cache"))
         eval_path = stage.get("eval")
@@ -200,10 +204,10 @@ def run_recipe(recipe: dict, callbacks: list | None = None) -> SentenceTransform
                 runs.append(SentenceTransformer(str(run_dir / "model"), trust_remote_code=True))
                 continue
             model = starting_model(recipe["model"]) if model_source is None else SentenceTransformer(str(model_source), trust_remote_code=True)
-            if stage["loss"] == "mse" and model.get_embedding_dimension() != teacher.get_embedding_dimension():
+            if stage["loss"] in TEACHER_LOSSES and model.get_embedding_dimension() != teacher.get_embedding_dimension():
                 raise ValueError(
                     f"stage {stage['name']}: student dimension {model.get_embedding_dimension()} != teacher "
-                    f"dimension {teacher.get_embedding_dimension()}; MSE distillation needs them equal "
+                    f"dimension {teacher.get_embedding_dimension()}; distillation needs them equal "
                     "(the 'small' preset is 384 wide, like all-MiniLM-L6-v2)"
                 )
             run_data = augmented_pairs(dataset, augmentation, stage["rate"], stage["seed"] + run_index) if augmentation else dataset

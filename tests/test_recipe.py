@@ -17,10 +17,11 @@ from pixel_st import new_model
 from pixel_st.averaging import average_weights
 from pixel_st.distill import distillation_dataset, teacher_embeddings
 from pixel_st.pairs import augmented_pairs
-from pixel_st.recipe import STAGE_DEFAULTS, run_recipe, stage_dataset, stage_loss, train_run
+from pixel_st.recipe import STAGE_DEFAULTS, TEACHER_LOSSES, run_recipe, stage_dataset, stage_loss, train_run
 
 STAGES = {
     "distill": ({"type": "sentences", "path": "sts/stsb_en_train.tsv.gz", "limit": 64}, "mse", None),
+    "distill-contrastive": ({"type": "parallel", "path": "parallel/en-de.tsv.gz", "limit": 64}, "distill", None),
     "visual": ({"type": "sentences", "path": "corpus/enwiki_sentences.txt.gz", "limit": 64}, "mnrl", "mixed"),
     "topical": ({"type": "spans", "path": "corpus/enwiki_sentences.txt.gz", "limit": 64}, "symmetric_mnrl", None),
     "reasoning": ({"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 64}, "cached_mnrl", None),
@@ -39,7 +40,7 @@ def test_each_stage_type_lowers_its_loss(stage_name, data_dir, tmp_path):
     data_spec, loss_name, augmentation = STAGES[stage_name]
     model = new_model("tiny", seed=0)
     dataset = stage_dataset(data_spec, data_dir)
-    if loss_name == "mse":
+    if loss_name in TEACHER_LOSSES:
         teacher = new_model("tiny", seed=1)
         dataset = distillation_dataset(teacher, dataset)
     train_data = augmented_pairs(dataset, augmentation, 0.1, seed=0) if augmentation else dataset
@@ -153,10 +154,10 @@ def test_shipped_recipes_are_valid(name, data_dir):
     assert {"output_dir", "model", "stages"} <= set(recipe)
     for stage in recipe["stages"]:
         stage = {**STAGE_DEFAULTS, **recipe.get("defaults", {}), **stage}
-        assert stage["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", "mse"}
+        assert stage["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", *TEACHER_LOSSES}
         assert stage["data"]["type"] in {"sentences", "spans", "nli", "parallel", "hub"}
         paths = stage["data"]["path"] if isinstance(stage["data"]["path"], list) else [stage["data"]["path"]]
         assert all((data_dir / path).is_file() for path in paths), stage["name"]
         assert (data_dir / stage["eval"]).is_file()
-        if stage["loss"] == "mse":
+        if stage["loss"] in TEACHER_LOSSES:
             assert recipe["teacher"] == "all-MiniLM-L6-v2" and recipe["model"]["preset"] == "small"
