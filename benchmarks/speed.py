@@ -1,9 +1,11 @@
 """Encode and render speed, measured side by side in one run (CPU here, GPU when there is one).
 
     python benchmarks/speed.py [--preset small] [--sentences 3000] [--batch-size 128] [--full-strip 256]
+                               [--render-workers N]
 
 Prints, with the device name:
-- rendering: sentences/s on one core for TextRenderer.render_batch and for a bare Pango layout loop;
+- rendering: sentences/s on one core for TextRenderer.render_batch and for a bare Pango layout loop, and
+  with a pool of worker processes (``PixelEncoder.render_workers``; on a GPU, encoding uses it);
 - encoding, text in -> normalised vectors out, STS-B dev sentences: pixel_st (cropped strips), the
   full-strip approach of the reference code (every sentence rendered to 529 patches and the ViT run over
   all of them, transformers' ViTMAEModel with the padding mask), and all-MiniLM-L6-v2;
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import resource
 import time
 
@@ -22,6 +25,7 @@ import torch
 from gi.repository import Pango, PangoCairo
 
 from pixel_st import new_model
+from pixel_st.render_pool import RenderPool
 from pixel_st.renderer import TextRenderer
 
 
@@ -84,6 +88,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--full-strip", type=int, default=256, help="sentences for the slow full-strip baseline")
+    parser.add_argument("--render-workers", type=int, default=os.cpu_count(), help="processes for the pool figures")
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -96,11 +101,16 @@ def main() -> None:
     ours = rate(lambda: renderer.render_batch(sentences), len(sentences))
     bare = rate(lambda: bare_pango_loop(sentences), len(sentences))
     print(f"render, one core:   pixel_st {ours:8.0f}/s   bare Pango loop {bare:8.0f}/s   ratio {ours / bare:.2f}")
+    pool = RenderPool(renderer, args.render_workers)
+    pooled = rate(lambda: pool.render_batch(sentences), len(sentences), repeat=3)
+    pool.close()
+    print(f"render, {args.render_workers} worker processes: {pooled:8.0f}/s   ({pooled / ours:.2f}x one core)")
 
     model = new_model(preset, seed=0, device=device, max_seq_length=529)
     model.max_seq_length = 64  # the paper's sentence setting; the 529-row table serves the baseline
     if device == "cuda":
         model.to(torch.bfloat16)
+        model[0].render_workers = args.render_workers  # on CPU the cores are busy with the model
     encode = rate(lambda: model.encode(sentences, batch_size=args.batch_size), len(sentences))
     subset = sentences[: args.full_strip]
     full = rate(lambda: full_strip_encode(model, subset, args.batch_size, device), len(subset), repeat=1)

@@ -18,6 +18,7 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from pixel_st import __version__
 from pixel_st.backbone import num_positions, strip_config
+from pixel_st.render_pool import MIN_CHUNK, RenderPool
 from pixel_st.renderer import WHITE, TextRenderer
 
 BACKBONE_CONFIG_NAME = "config.json"
@@ -33,21 +34,55 @@ class PixelEncoder(InputModule):
     backbone without MAE's random masking or shuffling, lets no patch attend to empty patches, and returns
     ``token_embeddings`` (patch outputs, CLS dropped as in PIXEL's mean pooling) for the stock ``Pooling``.
 
+    Rendering happens in the calling process unless ``render_workers`` is set: then batches of at least
+    ``2 * MIN_CHUNK`` texts are rendered by that many worker processes (started on first use). Pickled copies
+    (e.g. in DataLoader workers, which render in parallel already) render in-process.
+
     Args:
         vit: the backbone (transformers' ViTMAEModel; its parameter names are transformers 5.x's).
         renderer: the text renderer; its ``max_seq_length`` is the module's.
+        render_workers: worker processes for rendering large batches; 0 renders in the calling process.
     """
 
     config_file_name = "pixel_encoder_config.json"
     save_in_root = True
 
-    def __init__(self, vit: ViTMAEModel, renderer: TextRenderer) -> None:
+    def __init__(self, vit: ViTMAEModel, renderer: TextRenderer, render_workers: int = 0) -> None:
         super().__init__()
         if renderer.patch_size != vit.config.patch_size:
             raise ValueError(f"renderer patch_size {renderer.patch_size} != backbone patch_size {vit.config.patch_size}")
         self.vit = vit
         self.renderer = renderer
         self.max_seq_length = renderer.max_seq_length  # validated against the position table
+        self._render_pool: RenderPool | None = None
+        self.render_workers = render_workers
+
+    @property
+    def render_workers(self) -> int:
+        return self._render_workers
+
+    @render_workers.setter
+    def render_workers(self, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"render_workers must be an int >= 0, got {value!r}")
+        self._close_render_pool()
+        self._render_workers = value
+
+    def _close_render_pool(self) -> None:
+        if self._render_pool is not None:
+            self._render_pool.close()
+            self._render_pool = None
+
+    def _render(self, texts: list[str], max_patches: int | None) -> tuple:
+        if not self.render_workers or len(texts) < 2 * MIN_CHUNK:
+            return self.renderer.render_batch(texts, max_patches)
+        if self._render_pool is None or self._render_pool.config != self.renderer.config_dict():
+            self._close_render_pool()
+            self._render_pool = RenderPool(self.renderer, self.render_workers)
+        return self._render_pool.render_batch(texts, max_patches)
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_render_pool": None, "_render_workers": 0}
 
     @classmethod
     def new(cls, preset: str = "small", max_seq_length: int = 64, **renderer_kwargs: Any) -> PixelEncoder:
@@ -90,7 +125,7 @@ class PixelEncoder(InputModule):
                     f"PixelEncoder encodes strings, but input {index} is {type(item).__name__}: {reprlib.repr(item)}"
                 )
         texts = [prompt + text for text in inputs] if prompt else list(inputs)
-        pixels, lengths = self.renderer.render_batch(texts, max_length)
+        pixels, lengths = self._render(texts, max_length)
         patches = pixels.shape[2] // self.renderer.patch_size
         attention_mask = torch.arange(patches)[None, :] < torch.from_numpy(lengths)[:, None]
         return {"pixel_values": torch.from_numpy(pixels).unsqueeze(1), "attention_mask": attention_mask.long()}
@@ -136,8 +171,11 @@ class PixelEncoder(InputModule):
         cache_folder: str | None = None,
         revision: str | None = None,
         local_files_only: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> PixelEncoder:
+        """Called by ``SentenceTransformer(...)``; ``model_kwargs`` may hold ``dtype`` (or ``torch_dtype``:
+        a torch dtype, its name, or ``"auto"`` for the stored one), ``attn_implementation`` and ``render_workers``."""
         folder = cls.load_dir_path(
             model_name_or_path,
             subfolder=subfolder,
@@ -146,11 +184,22 @@ class PixelEncoder(InputModule):
             revision=revision,
             local_files_only=local_files_only,
         )
-        return cls.from_folder(folder)
+        options = dict(model_kwargs or {})
+        if "torch_dtype" in options:
+            options.setdefault("dtype", options.pop("torch_dtype"))
+        unknown = sorted(set(options) - LOAD_OPTIONS)
+        if unknown:
+            raise ValueError(f"PixelEncoder does not take model_kwargs {unknown}; it takes {sorted(LOAD_OPTIONS)}")
+        return cls.from_folder(folder, **options)
 
     @classmethod
-    def from_folder(cls, folder: str) -> PixelEncoder:
-        """Load from a local folder written by :meth:`save`; every problem names the file at fault."""
+    def from_folder(
+        cls, folder: str, dtype: torch.dtype | str | None = None, attn_implementation: str | None = None, render_workers: int = 0
+    ) -> PixelEncoder:
+        """Load from a local folder written by :meth:`save`; every problem names the file at fault.
+
+        Weights load in float32 unless ``dtype`` says otherwise (``"auto"``: as stored, e.g. float16).
+        """
         for name in (cls.config_file_name, BACKBONE_CONFIG_NAME, WEIGHTS_NAME):
             if not os.path.isfile(os.path.join(folder, name)):
                 raise FileNotFoundError(f"Not a complete pixel_st model folder: {name} is missing in {folder}")
@@ -160,7 +209,10 @@ class PixelEncoder(InputModule):
             config = ViTMAEConfig.from_json_file(config_path)
         except (ValueError, TypeError) as error:
             raise ValueError(f"Corrupt backbone config {config_path}: {error}") from None
-        encoder = cls(ViTMAEModel(config), renderer)
+        if attn_implementation is not None:
+            config._attn_implementation = attn_implementation
+        with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+            encoder = cls(ViTMAEModel(config), renderer, render_workers)
         weights_path = os.path.join(folder, WEIGHTS_NAME)
         try:
             state = load_file(weights_path)
@@ -174,11 +226,27 @@ class PixelEncoder(InputModule):
                 f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                 f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
             )
+        dtype = _resolve_dtype(dtype, state)
+        state = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state.items()}
         try:
-            encoder.load_state_dict(state)
+            encoder.load_state_dict(state, assign=True)
         except RuntimeError as error:
             raise ValueError(f"Weights in {weights_path} do not fit {config_path}: {error}") from None
         return encoder
+
+
+LOAD_OPTIONS = {"dtype", "attn_implementation", "render_workers"}
+
+
+def _resolve_dtype(dtype: torch.dtype | str | None, state: dict[str, torch.Tensor]) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if dtype == "auto":
+        return next(value.dtype for value in state.values() if value.is_floating_point())
+    resolved = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype, its name or 'auto', got {dtype!r}")
+    return resolved
 
 
 def _declare_requirement(module_folder: str) -> None:

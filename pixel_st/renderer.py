@@ -230,14 +230,18 @@ class TextRenderer:
         """
         limit = self._limit(max_patches)
         size = self.patch_size
-        out = np.full((len(texts), size, limit * size), WHITE, dtype=np.uint8)
+        strips = []  # text part of each strip, black on white; the batch array is sized once all are known
         lengths = np.empty(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
             alpha, eos = self._draw(text, limit)
-            np.subtract(WHITE, alpha[:, : eos * size], out=out[i, :, : eos * size])
-            out[i, :, eos * size : (eos + 1) * size] = 0
+            strips.append(WHITE - alpha[:, : eos * size])
             lengths[i] = eos + 1
-        return out[:, :, : int(lengths.max(initial=1)) * size], lengths
+        out = np.full((len(texts), size, int(lengths.max(initial=1)) * size), WHITE, dtype=np.uint8)
+        for i, strip in enumerate(strips):
+            width = strip.shape[1]
+            out[i, :, :width] = strip
+            out[i, :, width : width + size] = 0
+        return out, lengths
 
     # -- persistence -------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from sentence_transformers import SentenceTransformer
 
 from pixel_st import new_model
@@ -64,3 +65,35 @@ def test_font_file_is_copied_into_the_model(font_file, tmp_path):
     assert config["font"] == os.path.join("fonts", os.path.basename(font_file))
     loaded = SentenceTransformer(str(tmp_path / "m"), trust_remote_code=True)
     assert np.array_equal(loaded.encode(SENTENCES), model.encode(SENTENCES))
+
+
+def test_loading_builds_no_random_weights_and_keeps_the_frozen_position_table(tiny_model, tiny_model_dir):
+    loaded = SentenceTransformer(str(tiny_model_dir), trust_remote_code=True)
+    assert all(tensor.device.type == "cpu" for tensor in loaded.state_dict().values())
+    assert not loaded[0].vit.embeddings.position_embeddings.requires_grad  # fixed sin-cos table, as in ViT-MAE
+    assert loaded[0].vit.embeddings.cls_token.requires_grad
+    for key, value in tiny_model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_model_kwargs_choose_dtype_and_attention(tiny_model, tiny_model_dir, tmp_path):
+    reference = tiny_model.encode(SENTENCES, convert_to_tensor=True)
+    bf16 = SentenceTransformer(str(tiny_model_dir), trust_remote_code=True, model_kwargs={"torch_dtype": torch.bfloat16})
+    assert bf16.dtype == torch.bfloat16 and {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
+    agreement = (bf16.encode(SENTENCES, convert_to_tensor=True).float() * reference).sum(-1)
+    assert agreement.min() > 0.99
+    eager = SentenceTransformer(str(tiny_model_dir), trust_remote_code=True, model_kwargs={"attn_implementation": "eager"})
+    assert eager[0].vit.config._attn_implementation == "eager"
+    torch.testing.assert_close(eager.encode(SENTENCES, convert_to_tensor=True), reference, atol=1e-5, rtol=0)
+
+    half_folder = tmp_path / "fp16"
+    new_model("tiny", seed=0).half().save(str(half_folder))
+    assert SentenceTransformer(str(half_folder), trust_remote_code=True).dtype == torch.float32
+    stored = SentenceTransformer(str(half_folder), trust_remote_code=True, model_kwargs={"dtype": "auto"})
+    assert stored.dtype == torch.float16
+
+
+@pytest.mark.parametrize("kwargs, message", [({"colour": "red"}, "does not take model_kwargs"), ({"dtype": "int8"}, "dtype")])
+def test_bad_model_kwargs_are_named(tiny_model_dir, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SentenceTransformer(str(tiny_model_dir), trust_remote_code=True, model_kwargs=kwargs)

@@ -1,0 +1,56 @@
+"""Parallel rendering: worker processes give the same pixels and embeddings as rendering in-process."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from pixel_st import new_model
+from pixel_st.render_pool import MIN_CHUNK, RenderPool
+from pixel_st.renderer import TextRenderer
+
+TEXTS = [("word " * (i % 23)) + f"sentence {i}" for i in range(70)] + ["", "مرحبا بالعالم " * 40, "Ünïcödé ✓"]
+
+
+def test_pool_renders_the_same_pixels_as_one_process(font_file):
+    renderer = TextRenderer(font=font_file, max_seq_length=32)
+    pool = RenderPool(renderer, workers=2)
+    try:
+        for max_patches in (None, 8):
+            expected_pixels, expected_lengths = renderer.render_batch(TEXTS, max_patches)
+            pixels, lengths = pool.render_batch(TEXTS, max_patches)
+            np.testing.assert_array_equal(lengths, expected_lengths)
+            np.testing.assert_array_equal(pixels, expected_pixels)
+    finally:
+        pool.close()
+
+
+def test_encoder_with_render_workers_gives_identical_embeddings():
+    serial = new_model("tiny", seed=0)
+    parallel = new_model("tiny", seed=0)
+    parallel[0].render_workers = 2
+    assert len(TEXTS) >= 2 * MIN_CHUNK
+    np.testing.assert_array_equal(parallel.encode(TEXTS, batch_size=64), serial.encode(TEXTS, batch_size=64))
+    assert parallel[0]._render_pool is not None  # the pool really ran
+
+    parallel.max_seq_length = 16  # workers hold a copy of the renderer: a changed renderer gets a new pool
+    serial.max_seq_length = 16
+    np.testing.assert_array_equal(parallel.encode(TEXTS, batch_size=64), serial.encode(TEXTS, batch_size=64))
+    parallel[0].render_workers = 0
+    assert parallel[0]._render_pool is None
+
+
+def test_pickled_copies_render_in_process():
+    model = new_model("tiny", seed=0)
+    model[0].render_workers = 3
+    copy = pickle.loads(pickle.dumps(model[0]))
+    assert copy.render_workers == 0 and copy._render_pool is None
+    assert model[0].render_workers == 3
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "4", True])
+def test_render_workers_must_be_a_count(bad):
+    with pytest.raises(ValueError, match="render_workers"):
+        new_model("tiny")[0].render_workers = bad
