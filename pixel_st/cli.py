@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+PAUSED = 75  # exit status of `train --time-limit` when it stopped early (EX_TEMPFAIL: run again)
+
 DEMO_SENTENCES = [
     "A man is playing a guitar.",
     "A man plays the guitar on stage.",
@@ -92,7 +94,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         recipe["output_dir"] = args.output_dir
     if args.data_dir:
         recipe["data_dir"] = args.data_dir
-    run_recipe(recipe)
+    if run_recipe(recipe, time_limit=args.time_limit) is None:
+        print(f"Time limit reached; checkpoint saved under {recipe['output_dir']}. Run the same command again to resume.")
+        sys.exit(PAUSED)
     print(f"Finished; final model in {recipe['output_dir']}/final, metrics in {recipe['output_dir']}/metrics.jsonl")
 
 
@@ -161,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("recipe")
     train.add_argument("--output-dir", help="override the recipe's output_dir")
     train.add_argument("--data-dir", help="override the recipe's data_dir")
+    train.add_argument("--time-limit", type=float, metavar="SECONDS",
+                       help=f"stop with a checkpoint at the first step past this; exit status {PAUSED}; rerun to resume")
     train.set_defaults(run=cmd_train)
 
     export = commands.add_parser("export", help="write a copy of the shipped default model folder")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import yaml
 from accelerate import PartialState
 from datasets import Dataset, concatenate_datasets
@@ -63,6 +64,21 @@ class JsonlLogger(TrainerCallback):
         if state.is_world_process_zero and logs:
             with open(self.path, "a", encoding="utf-8") as file:
                 file.write(json.dumps({"stage": self.stage, "step": state.global_step, "time": time.time(), **logs}) + "\n")
+
+
+class TimeLimit(TrainerCallback):
+    """Saves a checkpoint and stops training once ``deadline`` (a ``time.time()``) has passed, so that a run
+    fits a fixed time slot and the next invocation resumes. Under DDP the ranks agree before stopping."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline, self.expired = deadline, False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        expired = torch.tensor(float(time.time() >= self.deadline), device=PartialState().device)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(expired, op=dist.ReduceOp.MAX)
+        if expired.item():
+            self.expired = control.should_save = control.should_training_stop = True
 
 
 def load_recipe(path: str | Path) -> dict:
@@ -172,8 +188,13 @@ def train_run(
     return model
 
 
-def run_recipe(recipe: dict, callbacks: list | None = None) -> SentenceTransformer:
-    """Run every stage of ``recipe``; return the final model (also saved under ``output_dir/final``)."""
+def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | None = None) -> SentenceTransformer | None:
+    """Run every stage of ``recipe``; return the final model (also saved under ``output_dir/final``).
+
+    With ``time_limit`` (seconds) training stops at the first step past it, with a checkpoint, and the
+    function returns None; calling it again resumes there.
+    """
+    clock = TimeLimit(time.time() + time_limit) if time_limit else None
     state = PartialState()  # under torchrun: one process per device; rank 0 writes, the others wait
     output_dir = Path(recipe["output_dir"])
     data_dir = Path(recipe.get("data_dir") or os.environ.get("PIXEL_ST_DATA", "../shared/data"))
@@ -211,7 +232,9 @@ def run_recipe(recipe: dict, callbacks: list | None = None) -> SentenceTransform
                     "(the 'small' preset is 384 wide, like all-MiniLM-L6-v2)"
                 )
             run_data = augmented_pairs(dataset, augmentation, stage["rate"], stage["seed"] + run_index) if augmentation else dataset
-            train_run(model, stage, run_data, run_dir, log_path, callbacks or [])
+            train_run(model, stage, run_data, run_dir, log_path, [*(callbacks or []), *([clock] if clock else [])])
+            if clock and clock.expired:
+                return None
             if len(augmentations) > 1:
                 _save(state, model, run_dir)
             runs.append(model)

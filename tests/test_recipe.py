@@ -120,6 +120,29 @@ def test_resume_continues_from_the_saved_step(tmp_path, data_dir):
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == len(logs)
 
 
+def test_time_limit_stops_with_a_checkpoint_and_the_rerun_resumes(tmp_path, data_dir):
+    recipe = _recipe(tmp_path, data_dir)
+    assert run_recipe(recipe, time_limit=1e-9) is None  # past the limit after the first step
+    run = tmp_path / "run" / "00-nli"
+    assert (run / "run0-plain" / "checkpoints" / "checkpoint-1").is_dir() and not (run / "DONE").exists()
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = subprocess.run([sys.executable, "-m", "pixel_st.cli", "train", str(tmp_path / "recipe.yaml")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in logs if "loss" in entry] == [1, 2, 3, 4, 5, 6]
+    assert (run / "DONE").is_file()
+
+
+def test_cli_time_limit_exit_status(tmp_path, data_dir):
+    from pixel_st.cli import PAUSED
+
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(_recipe(tmp_path, data_dir)))
+    result = subprocess.run([sys.executable, "-m", "pixel_st.cli", "train", str(tmp_path / "recipe.yaml"), "--time-limit", "0.001"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == PAUSED and "run the same command again" in result.stdout.lower()
+
+
 def test_averaged_stage_with_rendering_in_dataloader_workers(tmp_path, data_dir):
     recipe = _recipe(tmp_path, data_dir, augmentation=["typos", "shuffle"], dataloader_num_workers=2, max_steps=2)
     recipe["stages"][0]["data"] = {"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 64}
