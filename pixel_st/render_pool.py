@@ -1,11 +1,19 @@
-"""Render large batches in worker processes (much of a Pango layout call holds the GIL, so threads scale poorly)."""
+"""Render large batches in worker processes (much of a Pango layout call holds the GIL, so threads scale poorly).
+
+Workers write their strips straight into a memory-mapped buffer shared with the caller (in /dev/shm where
+there is one), so only the strip lengths travel through the pool's pipes. The workers are spawned, so
+like any spawn-based pool (sentence-transformers' multi-process pool too) a script that uses one needs
+the ``if __name__ == "__main__":`` guard.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import tempfile
+import threading
 import weakref
 from concurrent.futures import ProcessPoolExecutor
-from itertools import repeat
 
 import numpy as np
 
@@ -21,8 +29,19 @@ def _start_worker(renderer: TextRenderer) -> None:
     _worker_renderer = renderer  # unpickling registered its fonts in this process
 
 
-def _render_chunk(texts: list[str], max_patches: int | None) -> tuple[np.ndarray, np.ndarray]:
-    return _worker_renderer.render_batch(texts, max_patches)
+def _render_chunk(path: str, shape: tuple, start: int, texts: list[str], max_patches: int) -> np.ndarray:
+    """Render ``texts`` into rows ``start:start + len(texts)`` of the shared buffer; return their lengths."""
+    pixels, lengths = _worker_renderer.render_batch(texts, max_patches)
+    rows = np.memmap(path, dtype=np.uint8, mode="r+", shape=shape)[start : start + len(texts)]
+    rows[:, :, : pixels.shape[2]] = pixels
+    rows[:, :, pixels.shape[2] :] = WHITE
+    del rows  # unmaps
+    return lengths
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)
 
 
 class RenderPool:
@@ -38,22 +57,39 @@ class RenderPool:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
         self.workers = workers
         self.config = renderer.config_dict()
-        self.patch_size = renderer.patch_size
+        self._max_seq_length, self._patch_size = renderer.max_seq_length, renderer.patch_size
+        self._lock = threading.Lock()  # one shared buffer: one batch at a time
+        handle, self._buffer = tempfile.mkstemp(prefix="pixel_st-render-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        os.close(handle)
         self._executor = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(renderer,)
         )
-        self._finalizer = weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
+        self._finalizers = [
+            weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True),
+            weakref.finalize(self, _remove, self._buffer),
+        ]
 
     def render_batch(self, texts: list[str], max_patches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if max_patches is not None and max_patches < 2:
+            raise ValueError(f"max_patches must be >= 2, got {max_patches}")
+        limit = self._max_seq_length if max_patches is None else min(max_patches, self._max_seq_length)
+        shape = (len(texts), self._patch_size, limit * self._patch_size)
         parts = min(self.workers, max(1, len(texts) // MIN_CHUNK))
         bounds = np.linspace(0, len(texts), parts + 1).astype(int)
-        chunks = [texts[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
-        results = list(self._executor.map(_render_chunk, chunks, repeat(max_patches)))
-        width = max(pixels.shape[2] for pixels, _ in results)
-        out = np.full((len(texts), self.patch_size, width), WHITE, dtype=np.uint8)
-        for start, (pixels, _) in zip(bounds, results):
-            out[start : start + len(pixels), :, : pixels.shape[2]] = pixels
-        return out, np.concatenate([lengths for _, lengths in results])
+        with self._lock:
+            if os.path.getsize(self._buffer) < max(1, np.prod(shape)):
+                os.truncate(self._buffer, max(1, int(np.prod(shape))))
+            futures = [
+                self._executor.submit(_render_chunk, self._buffer, shape, start, texts[start:end], limit)
+                for start, end in zip(bounds[:-1], bounds[1:])
+            ]
+            lengths = np.concatenate([future.result() for future in futures]) if texts else np.empty(0, np.int64)
+            width = int(lengths.max(initial=1)) * self._patch_size
+            shared = np.memmap(self._buffer, dtype=np.uint8, mode="r", shape=shape) if texts else np.empty(shape, np.uint8)
+            pixels = np.array(shared[:, :, :width])
+            del shared
+        return pixels, lengths
 
     def close(self) -> None:
-        self._finalizer()
+        for finalizer in self._finalizers:
+            finalizer()
