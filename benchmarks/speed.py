@@ -1,7 +1,7 @@
 """Encode and render speed, measured side by side in one run (CPU here, GPU when there is one).
 
     python benchmarks/speed.py [--preset small] [--sentences 3000] [--batch-size 128] [--full-strip 256]
-                               [--render-workers N]
+                               [--render-workers N] [--compile]
 
 Prints, with the device name:
 - rendering: sentences/s on one core for TextRenderer.render_batch and for a bare Pango layout loop, and
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--full-strip", type=int, default=256, help="sentences for the slow full-strip baseline")
     parser.add_argument("--render-workers", type=int, default=os.cpu_count(), help="processes for the pool figures")
+    parser.add_argument("--compile", action="store_true", help="also time model.compile(dynamic=True)")
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -116,8 +117,18 @@ def main() -> None:
     full = rate(lambda: full_strip_encode(model, subset, args.batch_size, device), len(subset), repeat=1)
     print(f"encode, text -> normalised vectors: pixel_st {encode:8.0f}/s   full-strip approach {full:8.0f}/s"
           f"   speed-up {encode / full:.1f}x")
-    patches = model.preprocess(sentences[:512])["attention_mask"].sum(1).float().mean()
-    print(f"mean strip length: {patches:.1f} patches (of 64; the full strip is 529)")
+    if args.compile:
+        eager = model.encode(sentences[:512], batch_size=args.batch_size, convert_to_tensor=True)
+        model.compile(dynamic=True)
+        start = time.perf_counter()
+        compiled = model.encode(sentences[:512], batch_size=args.batch_size, convert_to_tensor=True)
+        warm_up = time.perf_counter() - start
+        faster = rate(lambda: model.encode(sentences, batch_size=args.batch_size), len(sentences))
+        gap = (compiled.float() - eager.float()).abs().max()
+        print(f"model.compile(dynamic=True): {faster:8.0f}/s ({faster / encode:.2f}x eager; first call {warm_up:.0f} s;"
+              f" max difference {gap:.1e})")
+    patches = renderer.render_batch(sentences)[1].mean()
+    print(f"mean strip length: {patches:.1f} patches, black patch included (of 64; the full strip is 529)")
 
     from pixel_st.report import load_any
 

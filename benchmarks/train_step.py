@@ -13,6 +13,7 @@ Prints, with the device name:
 from __future__ import annotations
 
 import argparse
+import random
 import time
 
 import torch
@@ -48,6 +49,7 @@ def main() -> None:
 
     first, second, _ = read_sts(args.data)
     pairs = list(zip(first, second))
+    random.Random(0).shuffle(pairs)  # the file is grouped by genre (short captions first)
     model = new_model(preset, seed=0, device=device)
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
@@ -81,9 +83,11 @@ def main() -> None:
 
     forward_s = timed(forward, args.steps)
     step_s = timed(lambda: step(batch), args.steps)
+    patches = sum(float(column["attention_mask"].sum()) for column in batch) / (2 * batch_size)
+    print(f"{patches:.1f} patches per sentence")
     print(f"forward {forward_s * 1e3:8.1f} ms   step {step_s * 1e3:8.1f} ms   step/forward {step_s / forward_s:.2f}")
 
-    loader = DataLoader(pairs, batch_size=batch_size, shuffle=True, collate_fn=collate, num_workers=args.workers,
+    loader = DataLoader(pairs, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=args.workers,
                         persistent_workers=args.workers > 0, prefetch_factor=4 if args.workers else None, drop_last=True)
     iterator = iter(loader)
     step(to_device(next(iterator), device))  # workers started, kernels warm

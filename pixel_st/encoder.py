@@ -132,8 +132,7 @@ class PixelEncoder(InputModule):
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         mask = features["attention_mask"]
-        # Crop to the last patch any item uses: mini-batches (e.g. CachedMNRL) may trim the mask but not pixels.
-        used = int(mask.any(dim=0).nonzero().max()) + 1
+        used = _used_patches(mask)
         mask = mask[:, :used]
         pixels = features["pixel_values"][..., : used * self.vit.config.patch_size]
         embeddings = self.vit.embeddings
@@ -233,6 +232,13 @@ class PixelEncoder(InputModule):
         except RuntimeError as error:
             raise ValueError(f"Weights in {weights_path} do not fit {config_path}: {error}") from None
         return encoder
+
+
+@torch.compiler.disable
+def _used_patches(mask: torch.Tensor) -> int:
+    """Patches up to the last one any item uses: mini-batches (e.g. CachedMNRL's) may trim the mask but not
+    the pixels. Data-dependent, so left out of ``model.compile()`` graphs."""
+    return int(mask.any(dim=0).nonzero().max()) + 1
 
 
 LOAD_OPTIONS = {"dtype", "attn_implementation", "render_workers"}

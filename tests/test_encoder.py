@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -72,3 +73,12 @@ def test_max_seq_length_is_bounded_by_position_table():
 def test_sentences_differ(tiny_model):
     a, b = tiny_model.encode(["A man plays guitar.", "Stocks fell sharply today."], convert_to_tensor=True)
     assert not torch.allclose(a, b)
+
+
+def test_stock_compile_gives_the_same_embeddings():
+    """``model.compile(dynamic=True)`` (sentence-transformers' own) over strips of several widths."""
+    texts = ["A man is playing a guitar.", "Hi", "Another one bites the dust, and another one is gone."] * 6
+    model = new_model("tiny", seed=0)
+    expected = model.encode(texts, batch_size=4)
+    model.compile(dynamic=True)
+    np.testing.assert_allclose(model.encode(texts, batch_size=4), expected, atol=1e-5, rtol=0)
