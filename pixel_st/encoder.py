@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import reprlib
 import time
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import torch
@@ -20,6 +22,8 @@ from pixel_st import __version__
 from pixel_st.backbone import num_positions, strip_config
 from pixel_st.render_pool import MIN_CHUNK, RenderPool
 from pixel_st.renderer import WHITE, TextRenderer
+
+logger = logging.getLogger(__name__)
 
 BACKBONE_CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -79,7 +83,17 @@ class PixelEncoder(InputModule):
         if self._render_pool is None or self._render_pool.config != self.renderer.config_dict():
             self._close_render_pool()
             self._render_pool = RenderPool(self.renderer, self.render_workers)
-        return self._render_pool.render_batch(texts, max_patches)
+        try:
+            return self._render_pool.render_batch(texts, max_patches)
+        except BrokenProcessPool:
+            workers, self.render_workers = self.render_workers, 0
+            logger.warning(
+                "A render worker process died (killed, out of memory, or a script without the "
+                "`if __name__ == '__main__':` guard that spawned workers need); rendering in-process from now "
+                "on (render_workers was %d, is 0; set it again to start a new pool).",
+                workers,
+            )
+            return self.renderer.render_batch(texts, max_patches)
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "_render_pool": None, "_render_workers": 0}

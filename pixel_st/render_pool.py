@@ -3,7 +3,8 @@
 Workers write their strips straight into a memory-mapped buffer shared with the caller (in /dev/shm where
 there is one), so only the strip lengths travel through the pool's pipes. The workers are spawned, so
 like any spawn-based pool (sentence-transformers' multi-process pool too) a script that uses one needs
-the ``if __name__ == "__main__":`` guard.
+the ``if __name__ == "__main__":`` guard (without it the workers die; ``PixelEncoder`` then warns and
+renders in-process).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -54,3 +56,39 @@ def test_pickled_copies_render_in_process():
 def test_render_workers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="render_workers"):
         new_model("tiny")[0].render_workers = bad
+
+
+def test_a_dead_worker_falls_back_to_in_process_rendering(caplog):
+    serial = new_model("tiny", seed=0)
+    parallel = new_model("tiny", seed=0)
+    parallel[0].render_workers = 2
+    expected = serial.encode(TEXTS, batch_size=64)
+    np.testing.assert_array_equal(parallel.encode(TEXTS, batch_size=64), expected)
+    for process in list(parallel[0]._render_pool._executor._processes.values()):
+        process.kill()
+        process.join()
+    with caplog.at_level("WARNING"):
+        np.testing.assert_array_equal(parallel.encode(TEXTS, batch_size=64), expected)
+    assert "render worker process died" in caplog.text
+    assert parallel[0].render_workers == 0 and parallel[0]._render_pool is None
+    parallel[0].render_workers = 2  # asked again: a fresh pool
+    np.testing.assert_array_equal(parallel.encode(TEXTS, batch_size=64), expected)
+    assert parallel[0]._render_pool is not None
+
+
+def test_a_script_without_main_guard_still_encodes(tmp_path):
+    """Spawned workers re-run an unguarded script and die; the encoder warns and renders in-process."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from pixel_st import new_model\n"
+        "model = new_model('tiny', seed=0)\n"
+        "texts = [f'sentence number {i}' for i in range(40)]\n"
+        "expected = model.encode(texts)\n"
+        "model[0].render_workers = 2\n"
+        "assert np.array_equal(model.encode(texts), expected)\n"
+        "print('ENCODED')\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "ENCODED" in result.stdout, result.stderr[-3000:]
+    assert "render worker process died" in result.stderr
