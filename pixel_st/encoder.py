@@ -33,8 +33,10 @@ ST_CONFIG_NAME = "config_sentence_transformers.json"
 class PixelEncoder(InputModule):
     """Renders each sentence with a :class:`TextRenderer` and encodes the strip with a ViT-MAE backbone.
 
-    ``preprocess`` returns ``pixel_values`` (uint8, batch x 1 x patch x width, cropped to the longest strip)
-    and ``attention_mask`` (one entry per patch: text patches and the black patch). ``forward`` runs the
+    ``preprocess`` returns ``pixel_values`` (uint8, batch x patches x patch², one row per patch like a token
+    sequence, cropped to the longest strip; so sentence-transformers can pad and merge the columns of a
+    training batch into one forward pass) and ``attention_mask`` (one entry per patch: text patches and the
+    black patch). ``forward`` runs the
     backbone without MAE's random masking or shuffling, lets no patch attend to empty patches, and returns
     ``token_embeddings`` (patch outputs, CLS dropped as in PIXEL's mean pooling) for the stock ``Pooling``.
 
@@ -140,18 +142,20 @@ class PixelEncoder(InputModule):
                 )
         texts = [prompt + text for text in inputs] if prompt else list(inputs)
         pixels, lengths = self._render(texts, max_length)
-        patches = pixels.shape[2] // self.renderer.patch_size
+        size = self.renderer.patch_size
+        count, patches = len(pixels), pixels.shape[2] // size
+        patch_rows = torch.from_numpy(pixels).view(count, size, patches, size).transpose(1, 2).reshape(count, patches, -1)
         attention_mask = torch.arange(patches)[None, :] < torch.from_numpy(lengths)[:, None]
-        return {"pixel_values": torch.from_numpy(pixels).unsqueeze(1), "attention_mask": attention_mask.long()}
+        return {"pixel_values": patch_rows, "attention_mask": attention_mask.long()}
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         mask = features["attention_mask"]
         used = _used_patches(mask)
         mask = mask[:, :used]
-        pixels = features["pixel_values"][..., : used * self.vit.config.patch_size]
+        strips = strips_from_patches(features["pixel_values"][:, :used], self.vit.config.patch_size)
         embeddings = self.vit.embeddings
         weight = embeddings.patch_embeddings.projection.weight
-        image = pixels.to(weight.dtype) / WHITE
+        image = strips.to(weight.dtype) / WHITE
         image = image.expand(-1, self.vit.config.num_channels, -1, -1)
         positions = embeddings.position_embeddings[:, : used + 1]
         patches = embeddings.patch_embeddings(image) + positions[:, 1:]
@@ -246,6 +250,14 @@ class PixelEncoder(InputModule):
         except RuntimeError as error:
             raise ValueError(f"Weights in {weights_path} do not fit {config_path}: {error}") from None
         return encoder
+
+
+def strips_from_patches(patch_rows: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """``pixel_values`` (batch x patches x patch_size², each row one patch, row-major) back to strips
+    (batch x 1 x patch_size x patches * patch_size), the image layout the patch embedding convolves."""
+    count, patches = patch_rows.shape[:2]
+    square = patch_rows.reshape(count, patches, patch_size, patch_size)
+    return square.transpose(1, 2).reshape(count, 1, patch_size, patches * patch_size)
 
 
 @torch.compiler.disable

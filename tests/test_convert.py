@@ -18,6 +18,7 @@ from transformers import ViTMAEConfig, ViTMAEForPreTraining
 
 from pixel_st.cli import main
 from pixel_st.convert import convert, to_current_name, to_legacy_name
+from pixel_st.encoder import strips_from_patches
 
 POSITIONS = 16  # a 4 x 4 position grid, like PIXEL's 23 x 23 for 529 patches
 LONG_TEXT = "A strip with no padding at all needs a sentence long enough to fill every patch. " * 3
@@ -121,7 +122,8 @@ def test_forward_equals_transformers_vitmae_without_padding(reference, pixel_bas
     encoder = convert(str(pixel_base_dir), max_seq_length=POSITIONS)[0]
     features = encoder.preprocess([LONG_TEXT, LONG_TEXT[5:]])
     assert features["attention_mask"].all(), "the strips must fill every patch"
-    expected = _reference_forward(reference, features["pixel_values"], features["attention_mask"])
+    strips = strips_from_patches(features["pixel_values"], 16)
+    expected = _reference_forward(reference, strips, features["attention_mask"])
     with torch.no_grad():
         ours = encoder(dict(features))["token_embeddings"]
     torch.testing.assert_close(ours, expected[:, 1:], atol=1e-5, rtol=0)

@@ -8,6 +8,7 @@ import torch
 
 from pixel_st import PixelEncoder, new_model
 from pixel_st.backbone import PRESETS, strip_config
+from pixel_st.encoder import strips_from_patches
 
 
 def test_presets():
@@ -22,10 +23,25 @@ def test_presets():
 
 def test_preprocess_features(tiny_model):
     features = tiny_model.preprocess(["short", "a somewhat longer sentence here"])
-    pixels, mask = features["pixel_values"], features["attention_mask"]
-    assert pixels.dtype == torch.uint8 and pixels.shape[:3] == (2, 1, 16)
-    assert pixels.shape[3] == mask.shape[1] * 16, "the batch is cropped to its longest strip"
+    patches, mask = features["pixel_values"], features["attention_mask"]
+    assert patches.dtype == torch.uint8 and patches.shape == (2, mask.shape[1], 16 * 16)
     assert mask[1].all() and not mask[0].all()
+    strips = strips_from_patches(patches, 16)  # one row per patch, row-major: the strip the renderer drew
+    assert torch.equal(strips[1, 0], torch.from_numpy(tiny_model[0].renderer.render("a somewhat longer sentence here")))
+    assert (strips[1, 0, :, -16:] == 0).all(), "the last patch of the longer strip is the black one"
+
+
+def test_columns_of_different_widths_merge_into_one_forward(tiny_model):
+    """sentence-transformers pads token-like features and runs a training batch's columns in one pass."""
+    from sentence_transformers.base.losses.merged_forward import merge_feature_batches
+
+    short, long = tiny_model.preprocess(["a", "b"]), tiny_model.preprocess(["a much longer sentence", "c"])
+    merged = merge_feature_batches([short, long])
+    assert merged is not None and merged["pixel_values"].shape[:2] == (4, long["attention_mask"].shape[1])
+    with torch.no_grad():
+        together = tiny_model(merged)["sentence_embedding"]
+        apart = torch.cat([tiny_model(dict(short))["sentence_embedding"], tiny_model(dict(long))["sentence_embedding"]])
+    torch.testing.assert_close(together, apart, atol=1e-5, rtol=0)
 
 
 def test_padding_invariance(tiny_model):
