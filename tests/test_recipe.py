@@ -167,6 +167,28 @@ def test_two_gloo_processes_with_torchrun(tmp_path, data_dir):
     assert (tmp_path / "run" / "final" / "modules.json").is_file()
 
 
+def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
+    """The shipped recipe as the GPU will run it (its stages, data, losses and augmentation, in order), shrunk:
+    a tiny student and teacher, 32 rows per file, 2 steps per stage."""
+    from pathlib import Path
+
+    from pixel_st.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "scratch.yaml")
+    new_model("tiny", seed=1).save(str(tmp_path / "teacher"))
+    recipe.update(output_dir=str(tmp_path / "run"), data_dir=str(data_dir), teacher=str(tmp_path / "teacher"),
+                  model={"preset": "tiny", "seed": 0})
+    recipe["defaults"]["dataloader_num_workers"] = 0
+    for stage in recipe["stages"]:
+        stage.update(batch_size=8, max_steps=2)
+        stage["data"]["limit"] = 32
+    final = run_recipe(recipe)
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    finished = [entry["stage"] for entry in logs if entry.get("final")]
+    assert finished == [stage["name"] for stage in recipe["stages"]]
+    assert final.encode(["works"]).shape == (1, 64)
+
+
 @pytest.mark.parametrize("name", ["paper", "scratch"])
 def test_shipped_recipes_are_valid(name, data_dir):
     from pathlib import Path
