@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--full-strip", type=int, default=256, help="sentences for the slow full-strip baseline")
     parser.add_argument("--render-workers", type=int, default=os.cpu_count(), help="processes for the pool figures")
     parser.add_argument("--compile", action="store_true", help="also time model.compile(dynamic=True)")
+    parser.add_argument("--minilm", default="all-MiniLM-L6-v2", help="the text model to compare with: a name "
+                        "load_any resolves, a folder (e.g. .devteacher on the device), or 'none' to skip it")
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -132,9 +134,10 @@ def main() -> None:
 
     from pixel_st.report import load_any
 
-    minilm = load_any("all-MiniLM-L6-v2").to(device)
-    text = rate(lambda: minilm.encode(sentences, batch_size=args.batch_size), len(sentences))
-    print(f"all-MiniLM-L6-v2 {text:8.0f}/s   pixel_st/{preset} relative to it: {encode / text:.2f}x")
+    if args.minilm != "none":
+        minilm = load_any(args.minilm).to(device)
+        text = rate(lambda: minilm.encode(sentences, batch_size=args.batch_size), len(sentences))
+        print(f"all-MiniLM-L6-v2 ({minilm.dtype}) {text:8.0f}/s   pixel_st/{preset} relative to it: {encode / text:.2f}x")
     if device == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

@@ -94,6 +94,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         recipe["output_dir"] = args.output_dir
     if args.data_dir:
         recipe["data_dir"] = args.data_dir
+    if args.teacher:
+        recipe["teacher"] = args.teacher
     if run_recipe(recipe, time_limit=args.time_limit) is None:
         print(f"Time limit reached; checkpoint saved under {recipe['output_dir']}. Run the same command again to resume.")
         sys.exit(PAUSED)
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("recipe")
     train.add_argument("--output-dir", help="override the recipe's output_dir")
     train.add_argument("--data-dir", help="override the recipe's data_dir")
+    train.add_argument("--teacher", help="override the recipe's teacher (a model folder or hub id)")
     train.add_argument("--time-limit", type=float, metavar="SECONDS",
                        help=f"stop with a checkpoint at the first step past this; exit status {PAUSED}; rerun to resume")
     train.set_defaults(run=cmd_train)
