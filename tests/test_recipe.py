@@ -143,6 +143,18 @@ def test_cli_time_limit_exit_status(tmp_path, data_dir):
     assert result.returncode == PAUSED and "run the same command again" in result.stdout.lower()
 
 
+def test_cli_teacher_override(tmp_path, data_dir):
+    recipe = _recipe(tmp_path, data_dir, loss="distill", max_steps=1)
+    recipe["stages"][0]["data"] = {"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 16}
+    recipe["teacher"] = str(tmp_path / "no-such-teacher")
+    new_model("tiny", seed=1).save(str(tmp_path / "teacher"))
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    command = [sys.executable, "-m", "pixel_st.cli", "train", str(tmp_path / "recipe.yaml"), "--teacher", str(tmp_path / "teacher")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list((tmp_path / "run" / "teacher-cache").glob("teacher-*.npy"))
+
+
 def test_averaged_stage_with_rendering_in_dataloader_workers(tmp_path, data_dir):
     recipe = _recipe(tmp_path, data_dir, augmentation=["typos", "shuffle"], dataloader_num_workers=2, max_steps=2)
     recipe["stages"][0]["data"] = {"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 64}
