@@ -34,11 +34,11 @@ class PixelEncoder(InputModule):
     """Renders each sentence with a :class:`TextRenderer` and encodes the strip with a ViT-MAE backbone.
 
     ``preprocess`` returns ``pixel_values`` (uint8, batch x patches x patch², one row per patch like a token
-    sequence, cropped to the longest strip; so sentence-transformers can pad and merge the columns of a
-    training batch into one forward pass) and ``attention_mask`` (one entry per patch: text patches and the
-    black patch). ``forward`` runs the
-    backbone without MAE's random masking or shuffling, lets no patch attend to empty patches, and returns
-    ``token_embeddings`` (patch outputs, CLS dropped as in PIXEL's mean pooling) for the stock ``Pooling``.
+    sequence, cropped to the longest strip, so that sentence-transformers can pad and merge the columns of
+    a training batch into one forward pass) and ``attention_mask`` (one entry per patch: text patches and
+    the black patch). ``forward`` runs the backbone without MAE's random masking or shuffling, lets no
+    patch attend to empty patches, and returns ``token_embeddings`` (patch outputs, CLS dropped as in
+    PIXEL's mean pooling) for the stock ``Pooling``.
 
     Rendering happens in the calling process unless ``render_workers`` is set: then batches of at least
     ``2 * MIN_CHUNK`` texts are rendered by that many worker processes (started on first use). Pickled copies
