@@ -36,11 +36,25 @@ def cmd_new(args: argparse.Namespace) -> None:
 
 def cmd_encode(args: argparse.Namespace) -> None:
     from pixel_st.report import load_any
+    from pixel_st.textfiles import open_text
 
-    model = load_any(args.model)
-    embeddings = model.encode(args.texts, batch_size=args.batch_size)
-    if args.similarity:
-        _print_similarity(args.texts, embeddings)
+    if bool(args.texts) == bool(args.input):
+        sys.exit("pixel-st encode: give the texts as arguments or --input FILE (one text per line), not both")
+    if args.input:
+        with open_text(args.input) as file:
+            texts = [line.rstrip("\r\n") for line in file]  # every line, empty ones too: row i is line i
+    else:
+        texts = args.texts
+    options = {"render_workers": args.render_workers} if args.render_workers else {}
+    if args.dtype:
+        options["dtype"] = args.dtype
+    model = load_any(args.model, model_kwargs=options or None)
+    embeddings = model.encode(texts, batch_size=args.batch_size, show_progress_bar=len(texts) > 10 * args.batch_size)
+    if args.output:
+        np.save(args.output, embeddings)
+        print(f"{len(embeddings)} embeddings of dimension {embeddings.shape[1]} -> {args.output}")
+    elif args.similarity:
+        _print_similarity(texts, embeddings)
     else:
         np.savetxt(sys.stdout, embeddings, fmt="%.6f")
 
@@ -129,10 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     new.set_defaults(run=cmd_new)
 
     encode = commands.add_parser("encode", help="embed texts with a saved model")
-    encode.add_argument("texts", nargs="+")
+    encode.add_argument("texts", nargs="*")
     encode.add_argument("--model", required=True, help="model folder or hub id")
+    encode.add_argument("--input", help="a text file (or .gz), one text per line, instead of arguments")
+    encode.add_argument("--output", help="save the embeddings as .npy instead of printing them")
     encode.add_argument("--similarity", action="store_true", help="print the cosine matrix instead")
     encode.add_argument("--batch-size", type=int, default=32)
+    encode.add_argument("--render-workers", type=int, default=0, help="render large batches in N processes")
+    encode.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights' dtype (default float32)")
     encode.set_defaults(run=cmd_encode)
 
     render = commands.add_parser("render", help="save the rendered strip of a text as PNG")

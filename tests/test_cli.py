@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pixel_st.cli import main
@@ -17,6 +18,18 @@ def test_new_then_encode(tmp_path, capsys):
     main(["encode", "--model", str(tmp_path / "m"), "--similarity", "hello world", "hello wrold"])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].split()[-2] == "1.000"
+
+
+def test_encode_a_file_to_npy(tmp_path, capsys, caplog, tiny_model_dir, tiny_model):
+    lines = [f"sentence number {i}" for i in range(39)] + [""]  # the empty line keeps its row
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    main(["encode", "--model", str(tiny_model_dir), "--input", str(tmp_path / "in.txt"), "--output",
+          str(tmp_path / "out.npy"), "--render-workers", "2", "--batch-size", "40"])
+    assert "40 embeddings of dimension 64" in capsys.readouterr().out
+    assert "render worker" not in caplog.text  # the pool rendered, nothing fell back
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), tiny_model.encode(lines), atol=1e-6, rtol=0)
+    with pytest.raises(SystemExit, match="not both"):
+        main(["encode", "--model", str(tiny_model_dir), "--input", str(tmp_path / "in.txt"), "extra text"])
 
 
 def test_render_saves_the_strip(tmp_path, capsys):
