@@ -21,7 +21,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 from transformers import ViTMAEConfig, ViTMAEModel
 
-from pixel_st.encoder import PixelEncoder
+from pixel_st.encoder import PixelEncoder, assign_weights
 from pixel_st.patch_mlp import PatchMLP
 from pixel_st.renderer import TextRenderer
 
@@ -171,12 +171,13 @@ def convert(source: str, max_seq_length: int = 64, with_mlp_head: bool = False) 
         config = json.load(file)
     state = read_weights(folder)
     prefix = encoder_prefix(state)
-    vit = ViTMAEModel(backbone_config(config, state, prefix))
+    with torch.device("meta"):  # every tensor comes from the checkpoint
+        vit = ViTMAEModel(backbone_config(config, state, prefix))
     converted, ignored = encoder_state(state, prefix)
     missing = sorted(set(vit.state_dict()) - set(converted))
     if missing:
         raise ValueError(f"Checkpoint {source} lacks encoder weights: {missing}")
-    vit.load_state_dict(converted)
+    assign_weights(vit, converted)
     if ignored:
         logger.info("Ignored %d non-encoder weights (decoder, pooler, heads), e.g. %s", len(ignored), ignored[:3])
 

@@ -243,10 +243,8 @@ class PixelEncoder(InputModule):
                 f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                 f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
             )
-        dtype = _resolve_dtype(dtype, state)
-        state = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state.items()}
         try:
-            encoder.load_state_dict(state, assign=True)
+            assign_weights(encoder, state, _resolve_dtype(dtype, state))
         except RuntimeError as error:
             raise ValueError(f"Weights in {weights_path} do not fit {config_path}: {error}") from None
         return encoder
@@ -265,6 +263,13 @@ def _used_patches(mask: torch.Tensor) -> int:
     """Patches up to the last one any item uses: mini-batches (e.g. CachedMNRL's) may trim the mask but not
     the pixels. Data-dependent, so left out of ``model.compile()`` graphs."""
     return int(mask.any(dim=0).nonzero().max()) + 1
+
+
+def assign_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> None:
+    """Give a module built on the meta device its weights from ``state`` (floating ones cast to ``dtype``),
+    without the random initialisation a normal build would do first; frozen parameters stay frozen."""
+    cast = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state.items()}
+    module.load_state_dict(cast, assign=True)
 
 
 LOAD_OPTIONS = {"dtype", "attn_implementation", "render_workers"}

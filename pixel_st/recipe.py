@@ -74,10 +74,12 @@ class TimeLimit(TrainerCallback):
         self.deadline, self.expired = deadline, False
 
     def on_step_end(self, args, state, control, **kwargs):
-        expired = torch.tensor(float(time.time() >= self.deadline), device=PartialState().device)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(expired, op=dist.ReduceOp.MAX)
-        if expired.item():
+        expired = time.time() >= self.deadline
+        if dist.is_available() and dist.is_initialized():  # only then a collective (and a device sync) per step
+            flag = torch.tensor(float(expired), device=PartialState().device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            expired = bool(flag.item())
+        if expired:
             self.expired = control.should_save = control.should_training_stop = True
 
 

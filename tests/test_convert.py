@@ -188,3 +188,9 @@ def test_model_with_mlp_head_saves_and_loads(linguist_dir, tmp_path):
     assert type(loaded[1]).__name__ == "PatchMLP"
     texts = ["Trained with the head.", "Saved with it too."]
     assert (loaded.encode(texts) == model.encode(texts)).all()
+
+
+def test_converted_backbone_has_every_tensor_and_a_frozen_position_table(pixel_base_dir):
+    vit = convert(str(pixel_base_dir), max_seq_length=POSITIONS)[0].vit
+    assert all(tensor.device.type == "cpu" and tensor.dtype == torch.float32 for tensor in vit.state_dict().values())
+    assert not vit.embeddings.position_embeddings.requires_grad and vit.embeddings.cls_token.requires_grad
