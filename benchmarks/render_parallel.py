@@ -19,15 +19,7 @@ import numpy as np
 from pixel_st.render_pool import RenderPool
 from pixel_st.renderer import TextRenderer
 from pixel_st.sts import read_sts
-
-
-def best_rate(function, count: int, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return count / min(times)
+from speed import rate  # best of N runs, items per second (benchmarks/speed.py)
 
 
 def spin(n: int) -> int:
@@ -50,16 +42,16 @@ def main() -> None:
     renderer = TextRenderer()
     renderer.render_batch(texts[:10])
 
-    serial = best_rate(lambda: [renderer.render_batch(batch) for batch in batches], len(texts), args.repeat)
+    serial = rate(lambda: [renderer.render_batch(batch) for batch in batches], len(texts), args.repeat)
     with ThreadPoolExecutor(n) as threads:
         def threaded(batch):
             parts = np.array_split(np.arange(len(batch)), n)
             return list(threads.map(lambda part: renderer.render_batch([batch[i] for i in part]), parts))
 
-        threaded_rate = best_rate(lambda: [threaded(batch) for batch in batches], len(texts), args.repeat)
+        threaded_rate = rate(lambda: [threaded(batch) for batch in batches], len(texts), args.repeat)
     pool = RenderPool(renderer, n)
     pool.render_batch(texts[:64])  # workers started
-    pooled = best_rate(lambda: [pool.render_batch(batch) for batch in batches], len(texts), args.repeat)
+    pooled = rate(lambda: [pool.render_batch(batch) for batch in batches], len(texts), args.repeat)
     pool.close()
 
     start = time.perf_counter()
