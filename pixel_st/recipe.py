@@ -29,6 +29,7 @@ from pixel_st import data as loaders
 from pixel_st.averaging import average_weights
 from pixel_st.distill import distillation_dataset
 from pixel_st.distill_loss import TeacherContrastiveLoss
+from pixel_st.length_sampler import LengthGroupedBatchSampler
 from pixel_st.model import new_model
 from pixel_st.pairs import augmented_pairs
 from pixel_st.report import load_any
@@ -47,6 +48,7 @@ STAGE_DEFAULTS: dict[str, Any] = {
     "rate": 0.1,
     "mini_batch_size": 32,
     "dataloader_num_workers": 0,
+    "length_grouped": False,  # batches of rows of similar length (pixel_st.length_sampler)
     "save_steps": 500,
     "eval_steps": 500,
     "logging_steps": 50,
@@ -171,6 +173,7 @@ def train_run(
         eval_strategy="steps" if stage.get("evaluator") else "no",
         eval_steps=stage["eval_steps"],
         dataloader_num_workers=stage["dataloader_num_workers"],
+        batch_sampler=LengthGroupedBatchSampler if stage["length_grouped"] else "batch_sampler",
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         seed=stage["seed"],
         report_to="none",
