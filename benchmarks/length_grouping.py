@@ -7,6 +7,7 @@ For each batch sampler (sentence-transformers' default, ``pixel_st.length_sample
   position that holds text, with the strips' real patch counts;
 - speed: training pairs/s of the stock ``SentenceTransformerTrainer`` (MultipleNegativesRankingLoss on
   (sentence, sentence with typos) pairs, the visual stage's data) over ``--steps`` steps, same initial model.
+  The two samplers take turns, ``--rounds`` times, so that warm-up and machine load fall on both.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--preset", default=None, help="default: base on GPU, mini on CPU")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on GPU, 64 on CPU")
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
     preset = args.preset or ("base" if cuda else "mini")
@@ -51,7 +53,7 @@ def main() -> None:
     model = new_model(preset, seed=0)
     patches = model[0].renderer.render_batch(dataset["text"], model.max_seq_length)[1]
     initial = {key: value.clone() for key, value in model.state_dict().items()}
-    for label, sampler in SAMPLERS.items():
+    for label, sampler in [item for _ in range(args.rounds) for item in SAMPLERS.items()]:
         model.load_state_dict(initial)
         with tempfile.TemporaryDirectory() as folder:
             trainer = SentenceTransformerTrainer(

@@ -1,8 +1,8 @@
 """Length-grouped training batches: a sentence-transformers batch sampler for ``batch_sampler=``.
 
-The encoder crops every batch to its longest strip, so a batch's cost is ``batch size x longest row``. In a
-randomly drawn batch the longest row is about twice the average (training batches of Wikipedia sentences);
-grouping rows of similar length removes most of that padding. This is transformers' ``group_by_length``
+The encoder crops every batch to its longest strip, so a batch's cost is ``batch size x longest row``. Random
+batches of 64 Wikipedia sentences compute 1.45 positions per position that holds text, length-grouped
+ones 1.05 (``benchmarks/length_grouping.py``). This is transformers' ``group_by_length``
 recipe on sentence-transformers' ``DefaultBatchSampler``: shuffle, cut the order into pools of
 ``POOL_BATCHES`` batches, sort each pool by length, cut it into batches, shuffle the batches.
 """
