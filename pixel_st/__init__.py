@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 # Imported on first use, so that a process which only renders (a render worker) never loads torch.
 _EXPORTS = {
     "DEFAULT_MODEL": "pixel_st.shipping",
+    "LengthGroupedBatchSampler": "pixel_st.length_sampler",
     "PixelEncoder": "pixel_st.encoder",
     "TextRenderer": "pixel_st.renderer",
     "new_model": "pixel_st.model",

@@ -54,3 +54,22 @@ def test_lengths_skip_labels_and_do_not_run_transforms():
 def test_a_dataset_without_text_is_refused():
     with pytest.raises(ValueError, match="text column"):
         LengthGroupedBatchSampler(Dataset.from_dict({"label": [0.5, 0.1]}), batch_size=2, drop_last=False)
+
+
+def test_the_stock_trainer_takes_the_class_as_batch_sampler(tmp_path):
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    import pixel_st
+
+    dataset = augmented_pairs(Dataset.from_dict({"text": texts(64)}), "typos", 0.2)
+    model = pixel_st.new_model("tiny", seed=0)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=3, batch_sampler=pixel_st.LengthGroupedBatchSampler,
+        save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model))
+    sampler = trainer.get_train_dataloader().batch_sampler
+    lengths = row_lengths(dataset)
+    assert padding_factor(list(sampler), lengths) < 1.1
+    assert trainer.train().global_step == 3
