@@ -201,7 +201,7 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
     assert final.encode(["works"]).shape == (1, 64)
 
 
-@pytest.mark.parametrize("name", ["paper", "scratch"])
+@pytest.mark.parametrize("name", ["paper", "scratch", "standin"])
 def test_shipped_recipes_are_valid(name, data_dir):
     from pathlib import Path
 
