@@ -15,22 +15,17 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-import numpy as np
 import torch
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from pixel_st import new_model
 from pixel_st.data import sentences
-from pixel_st.length_sampler import LengthGroupedBatchSampler
+from pixel_st.length_sampler import LengthGroupedBatchSampler, padding_factor
 from pixel_st.pairs import augmented_pairs
 
-SAMPLERS = {"random (default)": "batch_sampler", "length-grouped": LengthGroupedBatchSampler}
-
-
-def padding_factor(batches: list[list[int]], patches: np.ndarray) -> float:
-    computed = sum(len(batch) * patches[batch].max() for batch in batches)
-    return computed / patches[np.concatenate(batches)].sum()
+SAMPLERS = {"random (default)": BatchSamplers.BATCH_SAMPLER, "length-grouped": LengthGroupedBatchSampler}
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ recipe on sentence-transformers' ``DefaultBatchSampler``: shuffle, cut the order
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -34,6 +33,12 @@ def row_lengths(dataset: Dataset, skip: list[str] | None = None) -> np.ndarray:
     return np.max(np.stack(lengths), axis=0)
 
 
+def padding_factor(batches: list[list[int]], lengths: np.ndarray) -> float:
+    """Positions a model computes for ``batches`` (batch size x longest row) per position that holds text."""
+    computed = sum(len(batch) * lengths[batch].max() for batch in batches)
+    return float(computed / lengths[np.concatenate(batches)].sum())
+
+
 class LengthGroupedBatchSampler(DefaultBatchSampler):
     """Random batches of rows of similar length; pass the class as ``batch_sampler`` in
     ``SentenceTransformerTrainingArguments``. Each epoch (``set_epoch``) draws a new order from ``seed``."""
@@ -49,10 +54,6 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
         self.lengths = row_lengths(dataset, valid_label_columns)
-
-    def __len__(self) -> int:
-        count = len(self.lengths) / self.batch_size
-        return math.floor(count) if self.drop_last else math.ceil(count)
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng(self.seed + self.epoch)

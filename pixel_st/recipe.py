@@ -20,6 +20,7 @@ import yaml
 from accelerate import PartialState
 from datasets import Dataset, concatenate_datasets
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer import losses
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 from transformers import TrainerCallback
@@ -173,7 +174,7 @@ def train_run(
         eval_strategy="steps" if stage.get("evaluator") else "no",
         eval_steps=stage["eval_steps"],
         dataloader_num_workers=stage["dataloader_num_workers"],
-        batch_sampler=LengthGroupedBatchSampler if stage["length_grouped"] else "batch_sampler",
+        batch_sampler=LengthGroupedBatchSampler if stage["length_grouped"] else BatchSamplers.BATCH_SAMPLER,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         seed=stage["seed"],
         report_to="none",

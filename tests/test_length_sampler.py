@@ -8,17 +8,13 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
-from pixel_st.length_sampler import LengthGroupedBatchSampler, row_lengths
+from pixel_st.length_sampler import LengthGroupedBatchSampler, padding_factor, row_lengths
 from pixel_st.pairs import augmented_pairs
 
 
 def texts(count: int) -> list[str]:
     rng = random.Random(0)
     return ["word " * rng.randint(1, 40) for _ in range(count)]
-
-
-def padding_factor(batches: list[list[int]], lengths: np.ndarray) -> float:
-    return sum(len(batch) * lengths[batch].max() for batch in batches) / lengths.sum()
 
 
 def test_every_row_once_and_much_less_padding_than_random_batches():
