@@ -116,6 +116,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"Finished; final model in {recipe['output_dir']}/final, metrics in {recipe['output_dir']}/metrics.jsonl")
 
 
+def cmd_pack(args: argparse.Namespace) -> None:
+    from pixel_st.portable_run import pack_run
+    from pixel_st.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    if args.output_dir:
+        recipe["output_dir"] = args.output_dir
+    out = pack_run(recipe, args.out_dir)
+    size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
+    print(f"Packed {recipe['output_dir']} into {out} ({size / 2**20:.1f} MiB); "
+          f"resume with: pixel-st train {args.recipe} --output-dir {out}")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from pixel_st.shipping import export_default_model
 
@@ -189,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time-limit", type=float, metavar="SECONDS",
                        help=f"stop with a checkpoint at the first step past this; exit status {PAUSED}; rerun to resume")
     train.set_defaults(run=cmd_train)
+
+    pack = commands.add_parser("pack", help="copy a training run down to what resuming needs (fp16, no optimizer moments)")
+    pack.add_argument("recipe")
+    pack.add_argument("out_dir", help="a new folder; resume with `pixel-st train RECIPE --output-dir OUT_DIR`")
+    pack.add_argument("--output-dir", help="the run folder, if not the recipe's output_dir")
+    pack.set_defaults(run=cmd_pack)
 
     export = commands.add_parser("export", help="write a copy of the shipped default model folder")
     export.add_argument("out_dir")

@@ -155,6 +155,27 @@ def dev_evaluator(path: Path | None, name: str) -> EmbeddingSimilarityEvaluator 
     return EmbeddingSimilarityEvaluator(first, second, scores, name=name)
 
 
+def stage_settings(recipe: dict) -> list[dict]:
+    """Every stage's settings (STAGE_DEFAULTS, then the recipe's ``defaults``, then its own keys), with its
+    folder name (``dir``), its augmentations (one run each) and their folder names (``runs``)."""
+    stages = []
+    for index, raw in enumerate(recipe["stages"]):
+        stage = {**STAGE_DEFAULTS, **recipe.get("defaults", {}), **raw}
+        stage.setdefault("name", f"stage{index}")
+        stage["dir"] = f"{index:02d}-{stage['name']}"
+        augmentation = stage["augmentation"]
+        stage["augmentations"] = augmentation if isinstance(augmentation, list) else [augmentation]
+        stage["runs"] = [f"run{i}-{kind or 'plain'}" for i, kind in enumerate(stage["augmentations"])]
+        stages.append(stage)
+    return stages
+
+
+def newest_checkpoint(run_dir: Path) -> str | None:
+    """The trainer checkpoint a run resumes from, if it has one."""
+    checkpoints = run_dir / "checkpoints"
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
 def train_run(
     model: SentenceTransformer, stage: dict, dataset: Dataset, run_dir: Path, log_path: Path, callbacks: list
 ) -> SentenceTransformer:
@@ -189,8 +210,7 @@ def train_run(
         evaluator=stage.get("evaluator"),
         callbacks=[JsonlLogger(log_path, stage["name"]), *callbacks],
     )
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=newest_checkpoint(run_dir))
     return model
 
 
@@ -208,10 +228,8 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
     log_path = output_dir / "metrics.jsonl"
     teacher = load_any(recipe["teacher"]) if recipe.get("teacher") else None
     model_source = None  # None: the recipe's starting model; else the folder of the last finished stage
-    for index, raw in enumerate(recipe["stages"]):
-        stage = {**STAGE_DEFAULTS, **recipe.get("defaults", {}), **raw}
-        stage.setdefault("name", f"stage{index}")
-        stage_dir = output_dir / f"{index:02d}-{stage['name']}"
+    for stage in stage_settings(recipe):
+        stage_dir = output_dir / stage["dir"]
         if (stage_dir / DONE).is_file():
             model_source = stage_dir / "model"
             continue
@@ -223,14 +241,19 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
                 dataset = distillation_dataset(teacher, dataset, cache_dir=str(output_dir / "teacher-cache"))
         eval_path = stage.get("eval")
         stage["evaluator"] = dev_evaluator(data_dir / eval_path if eval_path else None, f"{stage['name']}-dev")
-        augmentations = stage["augmentation"] if isinstance(stage["augmentation"], list) else [stage["augmentation"]]
         runs = []
-        for run_index, augmentation in enumerate(augmentations):
-            run_dir = stage_dir / f"run{run_index}-{augmentation or 'plain'}"
+        for run_index, (run_name, augmentation) in enumerate(zip(stage["runs"], stage["augmentations"])):
+            run_dir = stage_dir / run_name
             if (run_dir / DONE).is_file():
                 runs.append(SentenceTransformer(str(run_dir / "model"), trust_remote_code=True))
                 continue
-            model = starting_model(recipe["model"]) if model_source is None else SentenceTransformer(str(model_source), trust_remote_code=True)
+            checkpoint = newest_checkpoint(run_dir)
+            if checkpoint:  # a resumed run starts from its own weights (a packed run holds nothing else)
+                model = SentenceTransformer(checkpoint, trust_remote_code=True)
+            elif model_source is None:
+                model = starting_model(recipe["model"])
+            else:
+                model = SentenceTransformer(str(model_source), trust_remote_code=True)
             if stage["loss"] in TEACHER_LOSSES and model.get_embedding_dimension() != teacher.get_embedding_dimension():
                 raise ValueError(
                     f"stage {stage['name']}: student dimension {model.get_embedding_dimension()} != teacher "
@@ -241,7 +264,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
             train_run(model, stage, run_data, run_dir, log_path, [*(callbacks or []), *([clock] if clock else [])])
             if clock and clock.expired:
                 return None
-            if len(augmentations) > 1:
+            if len(stage["runs"]) > 1:
                 _save(state, model, run_dir)
             runs.append(model)
         model = average_weights(runs) if len(runs) > 1 else runs[0]

@@ -17,7 +17,7 @@ from pixel_st import new_model
 from pixel_st.averaging import average_weights
 from pixel_st.distill import distillation_dataset, teacher_embeddings
 from pixel_st.pairs import augmented_pairs
-from pixel_st.recipe import STAGE_DEFAULTS, TEACHER_LOSSES, run_recipe, stage_dataset, stage_loss, train_run
+from pixel_st.recipe import STAGE_DEFAULTS, TEACHER_LOSSES, run_recipe, stage_dataset, stage_loss, stage_settings, train_run
 
 STAGES = {
     "distill": ({"type": "sentences", "path": "sts/stsb_en_train.tsv.gz", "limit": 64}, "mse", None),
@@ -209,8 +209,7 @@ def test_shipped_recipes_are_valid(name, data_dir):
 
     recipe = load_recipe(Path(__file__).parents[1] / "recipes" / f"{name}.yaml")
     assert {"output_dir", "model", "stages"} <= set(recipe)
-    for stage in recipe["stages"]:
-        stage = {**STAGE_DEFAULTS, **recipe.get("defaults", {}), **stage}
+    for stage in stage_settings(recipe):
         assert stage["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", *TEACHER_LOSSES}
         assert stage["data"]["type"] in {"sentences", "spans", "nli", "parallel", "hub"}
         paths = stage["data"]["path"] if isinstance(stage["data"]["path"], list) else [stage["data"]["path"]]
