@@ -9,7 +9,10 @@ Prints, with the device name:
 - encoding, text in -> normalised vectors out, STS-B dev sentences: pixel_st (cropped strips), the
   full-strip approach of the reference code (every sentence rendered to 529 patches and the ViT run over
   all of them, transformers' ViTMAEModel with the padding mask), and all-MiniLM-L6-v2;
-- the ratios the speed issue sets targets for, and peak memory.
+- the ratios the speed issue sets targets for, and peak memory;
+- how close each model comes to the hardware: the arithmetic its encoder layers do per second on the real
+  positions (patches + CLS, or tokens), as a share of what one large matrix product reaches on the same
+  device in the same dtype (the ceiling for models made of matrix products).
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import resource
 import time
 
 import cairo
+import gi
 import torch
-from gi.repository import Pango, PangoCairo
 
-from pixel_st import new_model
-from pixel_st.render_pool import RenderPool
-from pixel_st.renderer import TextRenderer
+gi.require_version("Pango", "1.0")
+gi.require_version("PangoCairo", "1.0")
+from gi.repository import Pango, PangoCairo  # noqa: E402
+
+from pixel_st import new_model  # noqa: E402
+from pixel_st.render_pool import RenderPool  # noqa: E402
+from pixel_st.renderer import TextRenderer  # noqa: E402
 
 
 def sts_sentences(path: str, count: int) -> list[str]:
@@ -62,6 +69,27 @@ def bare_pango_loop(sentences: list[str]) -> None:
         layout.get_pixel_size()
         context.move_to(2, 0)
         PangoCairo.show_layout(context, layout)
+
+
+def matmul_peak(device: str, dtype: torch.dtype) -> float:
+    """FLOP/s of the fastest of a few large square matrix products on ``device`` in ``dtype``."""
+    size = 4096 if device == "cpu" else 8192
+    left, right = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    left @ right
+    return rate(lambda: left @ right, 2 * size**3, repeat=3)
+
+
+def encoder_flops(positions: list[int], layers: int, hidden: int, intermediate: int) -> float:
+    """Multiply-adds x 2 of a transformer encoder's layers over sequences of the given lengths: the four
+    attention projections, the two MLP matrices and the attention scores and sums (norms and
+    activations, a few per cent, left out)."""
+    per_position = 2 * (4 * hidden * hidden + 2 * hidden * intermediate)
+    return layers * sum(n * per_position + 4 * n * n * hidden for n in positions)
+
+
+def hardware_share(label: str, per_second: float, flops: float, peak: float) -> None:
+    print(f"{label:21s} {flops / 1e9:6.2f} GFLOP per sentence, {per_second * flops / 1e12:8.3f} TFLOP/s"
+          f" = {per_second * flops / peak:4.0%} of the matmul peak")
 
 
 def full_strip_encode(model, sentences: list[str], batch_size: int, device: str) -> None:
@@ -129,8 +157,15 @@ def main() -> None:
         gap = (compiled.float() - eager.float()).abs().max()
         print(f"model.compile(dynamic=True): {faster:8.0f}/s ({faster / encode:.2f}x eager; first call {warm_up:.0f} s;"
               f" max difference {gap:.1e})")
-    patches = renderer.render_batch(sentences)[1].mean()
-    print(f"mean strip length: {patches:.1f} patches, black patch included (of 64; the full strip is 529)")
+    lengths = renderer.render_batch(sentences)[1]
+    print(f"mean strip length: {lengths.mean():.1f} patches, black patch included (of 64; the full strip is 529)")
+    dtype = next(model.parameters()).dtype
+    peaks = {dtype: matmul_peak(device, dtype)}
+    print(f"matmul peak ({dtype}): {peaks[dtype] / 1e12:.3f} TFLOP/s")
+    config = model[0].vit.config
+    pixel_flops = encoder_flops([int(n) + 1 for n in lengths], config.num_hidden_layers, config.hidden_size,
+                                config.intermediate_size) / len(sentences)
+    hardware_share(f"pixel_st/{preset}", encode, pixel_flops, peaks[dtype])
 
     from pixel_st.report import load_any
 
@@ -138,6 +173,16 @@ def main() -> None:
         minilm = load_any(args.minilm).to(device)
         text = rate(lambda: minilm.encode(sentences, batch_size=args.batch_size), len(sentences))
         print(f"all-MiniLM-L6-v2 ({minilm.dtype}) {text:8.0f}/s   pixel_st/{preset} relative to it: {encode / text:.2f}x")
+        tokens = minilm.preprocess(sentences)["attention_mask"].sum(1).tolist()  # padded to the longest, not 256
+        config = minilm[0].auto_model.config
+        text_flops = encoder_flops(tokens, config.num_hidden_layers, config.hidden_size,
+                                   config.intermediate_size) / len(sentences)
+        if minilm.dtype not in peaks:
+            peaks[minilm.dtype] = matmul_peak(device, minilm.dtype)
+        hardware_share("all-MiniLM-L6-v2", text, text_flops, peaks[minilm.dtype])
+        print(f"pixel_st/{preset} does {pixel_flops / text_flops:.1f}x the arithmetic per sentence "
+              f"({sum(lengths + 1) / sum(tokens):.2f}x the positions, {model[0].vit.config.num_hidden_layers}"
+              f" vs {config.num_hidden_layers} layers)")
     if device == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
