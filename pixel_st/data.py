@@ -13,8 +13,10 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from pixel_st.sts import read_sts
+from pixel_st.sts import HEADER, read_sts
 from pixel_st.textfiles import open_text
+
+METADATA_COLUMNS = ("source", "lang_label")  # columns of the parallel files that hold no sentences
 
 
 def read_tsv(path: str | Path) -> list[dict[str, str]]:
@@ -35,14 +37,24 @@ def read_lines(path: str | Path, limit: int | None = None) -> list[str]:
     return lines
 
 
-def sentences(path: str | Path, limit: int | None = None) -> Dataset:
-    """Column ``text`` from a sentence-per-line file, or every distinct sentence of an STS file."""
-    if ".tsv" in Path(path).name:
+def sentences(path: str | Path, limit: int | None = None, languages: list[str] | None = None) -> Dataset:
+    """Column ``text``: the lines of a sentence-per-line file, every distinct sentence of an STS file, or
+    every distinct sentence in the language columns of a parallel TSV (those named in ``languages``, e.g.
+    ``[de, zh]``, or all of them)."""
+    if ".tsv" not in Path(path).name:
+        return Dataset.from_dict({"text": read_lines(path, limit)})
+    with open_text(path) as file:
+        header = file.readline().rstrip("\r\n").split("\t")
+    if header == HEADER:
         first, second, _ = read_sts(path)
-        texts = list(dict.fromkeys(first + second))[:limit]
+        texts = first + second
     else:
-        texts = read_lines(path, limit)
-    return Dataset.from_dict({"text": texts})
+        rows = read_tsv(path)
+        columns = [c for c in header if c not in METADATA_COLUMNS and (languages is None or c in languages)]
+        if not columns:
+            raise ValueError(f"{path}: no sentence column among {header} matches languages {languages}")
+        texts = [row[column] for row in rows for column in columns if row[column]]
+    return Dataset.from_dict({"text": list(dict.fromkeys(texts))[:limit]})
 
 
 def nli_triplets(path: str | Path, with_negatives: bool = True, limit: int | None = None) -> Dataset:

@@ -118,7 +118,7 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
     parts = []
     for path in _paths(spec, data_dir):
         if kind == "sentences":
-            parts.append(loaders.sentences(path, limit))
+            parts.append(loaders.sentences(path, limit, spec.get("languages")))
         elif kind == "spans":
             parts.append(loaders.span_pairs(path, spec.get("window", 8), limit))
         elif kind == "nli":

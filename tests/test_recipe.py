@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -217,3 +218,22 @@ def test_shipped_recipes_are_valid(name, data_dir):
         assert (data_dir / stage["eval"]).is_file()
         if stage["loss"] in TEACHER_LOSSES:
             assert recipe["teacher"] == "all-MiniLM-L6-v2" and recipe["model"]["preset"] == "small"
+
+
+def test_sentences_from_parallel_files_take_the_named_language_columns(data_dir):
+    spec = {"type": "sentences", "limit": 40, "languages": ["zh", "de"],
+            "path": ["parallel/en-zh.tsv.gz", "parallel/multi30k_task1_train.en-de-fr-cs.tsv.gz"]}
+    texts = stage_dataset(spec, data_dir)["text"]
+    expected = []
+    for name, column in (("en-zh", 2), ("multi30k_task1_train.en-de-fr-cs", 1)):
+        with gzip.open(data_dir / f"parallel/{name}.tsv.gz", "rt", encoding="utf-8") as file:
+            cells = [line.rstrip("\n").split("\t")[column] for line in list(file)[1:]]
+        expected += list(dict.fromkeys(cells))[:40]
+    assert texts == expected and len(texts) == 80
+    everything = stage_dataset({**spec, "languages": None, "path": spec["path"][1]}, data_dir)["text"]
+    assert everything[:4] == ["Two young, White males are outside near many bushes.",
+                              "Zwei junge weiße Männer sind im Freien in der Nähe vieler Büsche.",
+                              "Deux jeunes hommes blancs sont dehors près de buissons.",
+                              "Dva mladí bílí muži jsou venku poblíž mnoha keřů."]
+    with pytest.raises(ValueError, match=r"no sentence column among \['source', 'english', 'zh', 'lang_label'\]"):
+        stage_dataset({**spec, "languages": ["ja"], "path": "parallel/en-zh.tsv.gz"}, data_dir)
