@@ -31,14 +31,17 @@ WHITE = 255
 
 # Line and paragraph separators would start a second line; tabs and other blanks become a plain space.
 _BLANKS = re.compile("[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]")
+# The other control characters (C0, DEL, C1) have no glyph: Pango draws a hex box and counts a missing glyph.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 def clean_text(text: str) -> str:
     """Make any Python string safe to lay out on one line.
 
-    Line breaks and tabs become spaces; NUL and lone surrogates (not encodable as UTF-8) become U+FFFD.
+    Line breaks and tabs become spaces; other control characters (e.g. the C1 codes of mis-decoded
+    Windows-1252 quotes) and lone surrogates (not encodable as UTF-8) become U+FFFD, the replacement glyph.
     """
-    text = _BLANKS.sub(" ", text).replace("\x00", "\ufffd")
+    text = _CONTROLS.sub("\ufffd", _BLANKS.sub(" ", text))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -62,6 +62,15 @@ def test_clean_text_handles_unencodable_input():
     assert clean_text("a\x00b\ud800c") == "a\ufffdb\ufffdc"
 
 
+def test_control_characters_draw_the_replacement_glyph_not_a_missing_one(caplog):
+    renderer = TextRenderer()
+    quoted = "\x84mis-decoded quotes\x93 and \x01\x7f"  # Windows-1252 quotes read as Latin-1: C1 controls
+    with caplog.at_level(logging.WARNING, logger="pixel_st.renderer"):
+        strip = renderer.render(quoted)
+    assert not caplog.records
+    assert np.array_equal(strip, renderer.render("\ufffdmis-decoded quotes\ufffd and \ufffd\ufffd"))
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(TextRenderer().render(text).tobytes()).hexdigest()
 
