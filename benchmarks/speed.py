@@ -162,9 +162,9 @@ def main() -> None:
     dtype = next(model.parameters()).dtype
     peaks = {dtype: matmul_peak(device, dtype)}
     print(f"matmul peak ({dtype}): {peaks[dtype] / 1e12:.3f} TFLOP/s")
-    config = model[0].vit.config
-    pixel_flops = encoder_flops([int(n) + 1 for n in lengths], config.num_hidden_layers, config.hidden_size,
-                                config.intermediate_size) / len(sentences)
+    vit_config = model[0].vit.config
+    pixel_flops = encoder_flops([int(n) + 1 for n in lengths], vit_config.num_hidden_layers, vit_config.hidden_size,
+                                vit_config.intermediate_size) / len(sentences)
     hardware_share(f"pixel_st/{preset}", encode, pixel_flops, peaks[dtype])
 
     from pixel_st.report import load_any
@@ -174,15 +174,15 @@ def main() -> None:
         text = rate(lambda: minilm.encode(sentences, batch_size=args.batch_size), len(sentences))
         print(f"all-MiniLM-L6-v2 ({minilm.dtype}) {text:8.0f}/s   pixel_st/{preset} relative to it: {encode / text:.2f}x")
         tokens = minilm.preprocess(sentences)["attention_mask"].sum(1).tolist()  # padded to the longest, not 256
-        config = minilm[0].auto_model.config
-        text_flops = encoder_flops(tokens, config.num_hidden_layers, config.hidden_size,
-                                   config.intermediate_size) / len(sentences)
+        bert_config = minilm[0].auto_model.config
+        text_flops = encoder_flops(tokens, bert_config.num_hidden_layers, bert_config.hidden_size,
+                                   bert_config.intermediate_size) / len(sentences)
         if minilm.dtype not in peaks:
             peaks[minilm.dtype] = matmul_peak(device, minilm.dtype)
         hardware_share("all-MiniLM-L6-v2", text, text_flops, peaks[minilm.dtype])
         print(f"pixel_st/{preset} does {pixel_flops / text_flops:.1f}x the arithmetic per sentence "
-              f"({sum(lengths + 1) / sum(tokens):.2f}x the positions, {model[0].vit.config.num_hidden_layers}"
-              f" vs {config.num_hidden_layers} layers)")
+              f"({sum(lengths + 1) / sum(tokens):.2f}x the positions, {vit_config.num_hidden_layers}"
+              f" vs {bert_config.num_hidden_layers} layers)")
     if device == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

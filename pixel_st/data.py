@@ -14,7 +14,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from pixel_st.sts import HEADER, read_sts
-from pixel_st.textfiles import open_text
+from pixel_st.textfiles import open_text, tsv_header
 
 METADATA_COLUMNS = ("source", "lang_label")  # columns of the parallel files that hold no sentences
 
@@ -43,8 +43,7 @@ def sentences(path: str | Path, limit: int | None = None, languages: list[str] |
     ``[de, zh]``, or all of them)."""
     if ".tsv" not in Path(path).name:
         return Dataset.from_dict({"text": read_lines(path, limit)})
-    with open_text(path) as file:
-        header = file.readline().rstrip("\r\n").split("\t")
+    header = tsv_header(path)
     if header == HEADER:
         first, second, _ = read_sts(path)
         texts = first + second

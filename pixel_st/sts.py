@@ -12,7 +12,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
 from pixel_st.perturb import shuffle_words, typos
-from pixel_st.textfiles import open_text
+from pixel_st.textfiles import open_text, tsv_header
 
 HEADER = ["sentence1", "sentence2", "score"]
 
@@ -51,9 +51,8 @@ def find_sts_files(folder: str | Path, include: str = "*") -> dict[str, Path]:
         name = str(path.relative_to(folder)).removesuffix(".gz").removesuffix(".tsv")
         if not fnmatch.fnmatch(name, include):
             continue
-        with open_text(path) as file:
-            if file.readline().rstrip("\r\n").split("\t") == HEADER:
-                found[name] = path
+        if tsv_header(path) == HEADER:
+            found[name] = path
     return found
 
 

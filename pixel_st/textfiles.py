@@ -12,3 +12,9 @@ def open_text(path: str | Path) -> TextIO:
     if str(path).endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", newline="")
     return open(path, encoding="utf-8", newline="")
+
+
+def tsv_header(path: str | Path) -> list[str]:
+    """The column names on the first line of a TSV file."""
+    with open_text(path) as file:
+        return file.readline().rstrip("\r\n").split("\t")
