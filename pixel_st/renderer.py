@@ -10,14 +10,22 @@ import re
 import shutil
 import threading
 
-import cairo
-import gi
 import numpy as np
 
-gi.require_version("Pango", "1.0")
-gi.require_version("PangoCairo", "1.0")
-gi.require_foreign("cairo")
-from gi.repository import Pango, PangoCairo  # noqa: E402
+try:
+    import cairo
+    import gi
+
+    gi.require_version("Pango", "1.0")
+    gi.require_version("PangoCairo", "1.0")
+    gi.require_foreign("cairo")
+    from gi.repository import Pango, PangoCairo
+except (ImportError, ValueError) as error:  # ValueError: "Namespace Pango not available" (no typelib)
+    raise ImportError(
+        f"pixel_st draws text with Pango and cairo through PyGObject, which could not be loaded: {error}. "
+        "On Debian/Ubuntu: apt-get install libcairo2-dev libgirepository1.0-dev gir1.2-pango-1.0 pkg-config "
+        "fonts-noto-core, then pip install pycairo 'pygobject<3.51' (or run .ci/install in a source checkout)."
+    ) from error
 
 from pixel_st.fonts import check_family, font_files_in, is_font_path, register_font_file  # noqa: E402
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -126,3 +128,18 @@ def test_loading_never_executes_code_from_the_model_folder(tiny_model_dir, tmp_p
     assert type(model[0]).__module__ == "pixel_st.encoder"
     assert not sentinel.exists(), "code from the model folder ran"
     assert np.isfinite(model.encode(["still works"])).all()
+
+
+@pytest.mark.parametrize("binding", ["gi", "cairo"])
+def test_missing_pango_bindings_say_what_to_install(tiny_model_dir, binding):
+    """A machine without PyGObject or pycairo (e.g. a GPU image without Pango) gets install instructions when
+    it loads a model, not a bare ``No module named 'gi'``."""
+    script = f"import sys; sys.modules[{binding!r}] = None\n" + (
+        "from sentence_transformers import SentenceTransformer\n"
+        f"SentenceTransformer({str(tiny_model_dir)!r}, trust_remote_code=True)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ImportError: pixel_st draws text with Pango and cairo through PyGObject")
+    assert f"import of {binding} halted" in last_line and "gir1.2-pango-1.0" in last_line and "pygobject<3.51" in last_line
