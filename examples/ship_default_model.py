@@ -3,7 +3,8 @@
     pixel-st train recipes/standin.yaml            # or recipes/scratch.yaml on a GPU
     python examples/ship_default_model.py runs/standin/final
 
-The status line ``pixel_st.shipping.DEFAULT_MODEL_NOTE`` (update it first) goes at the top of the card.
+The status line ``pixel_st.shipping.DEFAULT_MODEL_NOTE`` (update it first) and how to load the model go at the
+top of the card, above the table of the recipe's stages that ``pixel-st train`` put there.
 
 The renderer is switched from the font family to the same face's font file, after checking that both
 render identical pixels, so the shipped folder does not depend on the system's copy of the font.
@@ -11,6 +12,7 @@ render identical pixels, so the shipped folder does not depend on the system's c
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -19,16 +21,41 @@ from pathlib import Path
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from pixel_st.renderer import TextRenderer
+from pixel_st.card import insert_section
+from pixel_st.renderer import RENDERER_CONFIG_NAME, TextRenderer
 from pixel_st.shipping import DEFAULT_MODEL, DEFAULT_MODEL_NOTE, save_fp16
 
 
-def add_card_note(folder: str) -> None:
-    """Put the model's status (DEFAULT_MODEL_NOTE) at the top of sentence-transformers' generated card."""
+USAGE = """```bash
+pip install pixel-st    # with the system libraries for Pango and cairo: see the pixel_st README
+```
+
+```python
+import pixel_st
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer(pixel_st.DEFAULT_MODEL, trust_remote_code=True)
+```"""
+
+# The stock card's usage snippet, as pixel_st models load: the package and trust_remote_code are needed.
+CARD_FIXES = {
+    "pip install -U sentence-transformers": "pip install pixel-st",
+    "# Download from the 🤗 Hub\n": "import pixel_st\n",
+    'SentenceTransformer("sentence_transformers_model_id")': "SentenceTransformer(pixel_st.DEFAULT_MODEL, trust_remote_code=True)",
+}
+
+
+def write_card(folder: str, trained_font: str) -> None:
+    """Our status note and usage at the top of the card; the stock usage snippet and the architecture's font
+    (the family it was trained with, now the shipped file) corrected."""
     path = Path(folder) / "README.md"
-    front, separator, body = path.read_text(encoding="utf-8").partition("\n---\n")
-    note = f"\n## pixel_st default model\n\n{DEFAULT_MODEL_NOTE}\n"
-    path.write_text(front + separator + note + body, encoding="utf-8")
+    card = path.read_text(encoding="utf-8")
+    shipped_font = json.loads((Path(folder) / RENDERER_CONFIG_NAME).read_text())["font"]
+    for old, new in {**CARD_FIXES, f"'font': {trained_font!r}": f"'font': {shipped_font!r}"}.items():
+        assert old in card, f"the generated card has no {old!r}: update CARD_FIXES"
+        card = card.replace(old, new)
+    path.write_text(card, encoding="utf-8")
+    insert_section(folder, f"## pixel_st default model\n\n{DEFAULT_MODEL_NOTE}\n\n{USAGE}")
 
 
 def main(source: str) -> None:
@@ -47,7 +74,7 @@ def main(source: str) -> None:
     encoder.renderer = new
     shutil.rmtree(DEFAULT_MODEL, ignore_errors=True)
     save_fp16(model, DEFAULT_MODEL)
-    add_card_note(DEFAULT_MODEL)
+    write_card(DEFAULT_MODEL, family)
     print(f"Shipped {source} to {DEFAULT_MODEL} with font file {font_file}")
 
 

@@ -28,6 +28,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from pixel_st import data as loaders
 from pixel_st.averaging import average_weights
+from pixel_st.card import insert_section, training_section
 from pixel_st.distill import distillation_dataset
 from pixel_st.distill_loss import TeacherContrastiveLoss
 from pixel_st.length_sampler import LengthGroupedBatchSampler
@@ -215,7 +216,8 @@ def train_run(
 
 
 def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | None = None) -> SentenceTransformer | None:
-    """Run every stage of ``recipe``; return the final model (also saved under ``output_dir/final``).
+    """Run every stage of ``recipe``; return the final model (also saved under ``output_dir/final``, its card
+    with a table of the stages: pixel_st.card).
 
     With ``time_limit`` (seconds) training stops at the first step past it, with a checkpoint, and the
     function returns None; calling it again resumes there.
@@ -277,6 +279,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
     final = SentenceTransformer(str(model_source), trust_remote_code=True)
     if state.is_main_process:
         final.save(str(output_dir / "final"))
+        insert_section(output_dir / "final", training_section(stage_settings(recipe), recipe["model"], log_path))
     state.wait_for_everyone()
     return final
 

@@ -70,3 +70,14 @@ def test_demo_uses_the_default_model_and_says_what_it_is(capsys):
     assert DEFAULT_MODEL in out and "STAND-IN" in out
     rows = [line for line in out.splitlines() if line.startswith("A man") or line.startswith("The stock")]
     assert len(rows) == 4 and all(len(row.split()[-4:]) == 4 for row in rows)
+
+
+def test_card_says_what_the_model_is_and_its_snippets_load_it():
+    card = open(os.path.join(DEFAULT_MODEL, "README.md"), encoding="utf-8").read()
+    assert "STAND-IN" in card and "## Training stages" in card and "sentence_transformers_model_id" not in card
+    snippets = [block.split("```", 1)[0] for block in card.split("```python\n")[1:]]
+    assert len(snippets) == 2  # ours at the top, the stock usage section (corrected) below
+    for snippet in snippets:
+        code = snippet.split("# Run inference")[0] + "print(model.encode(['it loads']).shape)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "(1, 384)"

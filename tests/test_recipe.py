@@ -197,9 +197,19 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
         stage["data"]["limit"] = 32
     final = run_recipe(recipe)
     logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    finished = [entry["stage"] for entry in logs if entry.get("final")]
-    assert finished == [stage["name"] for stage in recipe["stages"]]
+    finished = {entry["stage"]: entry for entry in logs if entry.get("final")}
+    assert list(finished) == [stage["name"] for stage in recipe["stages"]]
     assert final.encode(["works"]).shape == (1, 64)
+    # The final card lists every stage with its data and its dev score at the end, above the stock card.
+    card = (tmp_path / "run" / "final" / "README.md").read_text()
+    table = card[card.index("## Training stages"):card.index("# SentenceTransformer")]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == len(recipe["stages"])
+    for row, stage in zip(rows, recipe["stages"]):
+        score = next(value for key, value in finished[stage["name"]].items() if key.endswith("_spearman_cosine"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[1] == stage["name"] and cells[-1] == f"{100 * score:.1f}"
+        assert Path(stage["data"]["path"][0] if isinstance(stage["data"]["path"], list) else stage["data"]["path"]).name in cells[3]
 
 
 @pytest.mark.parametrize("name", ["paper", "scratch", "standin"])

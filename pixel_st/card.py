@@ -1,0 +1,69 @@
+"""Sections pixel_st adds to sentence-transformers' generated model card (README.md of a model folder).
+
+The stock card describes the last trainer run only; a recipe's final model also gets a table of every
+stage (data, loss, steps, dev curve) read from the run's ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FRONT_MATTER_END = "\n---\n"
+
+
+def insert_section(folder: str | Path, markdown: str) -> None:
+    """Put ``markdown`` right after the card's YAML front matter (at the top if it has none)."""
+    path = Path(folder) / "README.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    front, separator, body = text.partition(FRONT_MATTER_END) if text.startswith("---") else ("", "", text)
+    path.write_text(front + separator + "\n" + markdown.strip() + "\n\n" + body.lstrip("\n"), encoding="utf-8")
+
+
+def _data(spec: dict) -> str:
+    paths = spec.get("path", [])
+    names = [Path(path).name for path in (paths if isinstance(paths, list) else [paths])]
+    extras = [f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
+              for key in ("limit", "languages", "target") if (value := spec.get(key))]
+    return f"{spec['type']}: " + ", ".join(names) + (f" ({'; '.join(extras)})" if extras else "")
+
+
+def _dev_scores(metrics_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Per stage: the dev Spearman x 100 at each evaluation (``step: score``) and at the stage's end."""
+    scores: dict[str, tuple[list[str], str]] = {}
+    for line in metrics_path.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        curve, final = scores.setdefault(entry["stage"], ([], ""))
+        for key, value in entry.items():
+            if key.endswith("_spearman_cosine"):
+                if entry.get("final"):
+                    scores[entry["stage"]] = (curve, f"{100 * value:.1f}")
+                elif key.startswith("eval_"):
+                    curve.append(f"{entry['step']}: {100 * value:.1f}")
+    return scores
+
+
+def training_section(stages: list[dict], start: dict, metrics_path: Path) -> str:
+    """Markdown for a recipe run: ``stages`` as ``recipe.stage_settings`` gives them, ``start`` the recipe's
+    ``model`` entry, ``metrics_path`` the run's log."""
+    scores = _dev_scores(metrics_path) if metrics_path.is_file() else {}
+    starting = ", ".join(f"{key} {value}" for key, value in start.items())
+    lines = [
+        "## Training stages (pixel-st train)",
+        "",
+        f"Trained by `pixel-st train` from ({starting}) through {len(stages)} stages, each a stock "
+        "SentenceTransformerTrainer run starting from the previous stage's model; the generated sections "
+        "below describe the last stage only. Dev: Spearman x 100 of cosine on the stage's `eval` file.",
+        "",
+        "| # | stage | loss | data | length | batch | lr | dev file | dev at evaluation steps | dev at the end |",
+        "| ---: | --- | --- | --- | --- | ---: | ---: | --- | --- | ---: |",
+    ]
+    for number, stage in enumerate(stages, 1):
+        loss = stage["loss"] + (f", augmentation {stage['augmentation']} {stage['rate']}" if stage["augmentation"] else "")
+        length = f"{stage['max_steps']} steps" if stage["max_steps"] > 0 else f"{stage['epochs']} epochs"
+        curve, final = scores.get(stage["name"], ([], ""))
+        lines.append(
+            f"| {number} | {stage['name']} | {loss} | {_data(stage['data'])} | {length} | {stage['batch_size']} | "
+            f"{stage['learning_rate']} | {Path(stage.get('eval') or '-').name} | {', '.join(curve)} | {final} |"
+        )
+    return "\n".join(lines)
