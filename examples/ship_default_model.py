@@ -39,6 +39,7 @@ model = SentenceTransformer(pixel_st.DEFAULT_MODEL, trust_remote_code=True)
 
 # The stock card's usage snippet, as pixel_st models load: the package and trust_remote_code are needed.
 CARD_FIXES = {
+    "First install the Sentence Transformers library:": "First install pixel_st, which brings Sentence Transformers:",
     "pip install -U sentence-transformers": "pip install pixel-st",
     "# Download from the 🤗 Hub\n": "import pixel_st\n",
     'SentenceTransformer("sentence_transformers_model_id")': "SentenceTransformer(pixel_st.DEFAULT_MODEL, trust_remote_code=True)",
