@@ -59,8 +59,12 @@ def training_section(stages: list[dict], start: dict, metrics_path: Path) -> str
         "| ---: | --- | --- | --- | --- | ---: | ---: | --- | --- | ---: |",
     ]
     for number, stage in enumerate(stages, 1):
-        loss = stage["loss"] + (f", augmentation {stage['augmentation']} {stage['rate']}" if stage["augmentation"] else "")
-        length = f"{stage['max_steps']} steps" if stage["max_steps"] > 0 else f"{stage['epochs']} epochs"
+        loss = stage["loss"]
+        if len(stage["augmentations"]) > 1:
+            loss += f", one run per augmentation ({', '.join(stage['augmentations'])}, rate {stage['rate']}), weights averaged"
+        elif stage["augmentation"]:
+            loss += f", augmentation {stage['augmentations'][0]} {stage['rate']}"
+        length = f"{stage['max_steps']} steps" if stage["max_steps"] > 0 else f"{stage['epochs']} epoch{'s' if stage['epochs'] != 1 else ''}"
         curve, final = scores.get(stage["name"], ([], ""))
         lines.append(
             f"| {number} | {stage['name']} | {loss} | {_data(stage['data'])} | {length} | {stage['batch_size']} | "

@@ -163,6 +163,8 @@ def test_averaged_stage_with_rendering_in_dataloader_workers(tmp_path, data_dir)
     runs = tmp_path / "run" / "00-nli"
     assert (runs / "run0-typos" / "DONE").is_file() and (runs / "run1-shuffle" / "DONE").is_file()
     assert final.encode(["works"]).shape == (1, 64)
+    card = (tmp_path / "run" / "final" / "README.md").read_text()
+    assert "| nli | mnrl, one run per augmentation (typos, shuffle, rate 0.1), weights averaged |" in card
 
 
 def test_two_gloo_processes_with_torchrun(tmp_path, data_dir):
