@@ -29,17 +29,23 @@ def _data(spec: dict) -> str:
 
 
 def _dev_scores(metrics_path: Path) -> dict[str, tuple[list[str], str]]:
-    """Per stage: the dev Spearman x 100 at each evaluation (``step: score``) and at the stage's end."""
-    scores: dict[str, tuple[list[str], str]] = {}
+    """Per stage: the dev Spearman x 100 at each evaluation (``step: score``, prefixed by the run where a
+    stage has several) and at the stage's end. A step evaluated again after a resume counts once."""
+    curves: dict[str, dict[tuple[str, int], float]] = {}
+    finals: dict[str, str] = {}
     for line in metrics_path.read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
-        curve, final = scores.setdefault(entry["stage"], ([], ""))
         for key, value in entry.items():
-            if key.endswith("_spearman_cosine"):
-                if entry.get("final"):
-                    scores[entry["stage"]] = (curve, f"{100 * value:.1f}")
-                elif key.startswith("eval_"):
-                    curve.append(f"{entry['step']}: {100 * value:.1f}")
+            if key.endswith("_spearman_cosine") and entry.get("final"):
+                finals[entry["stage"]] = f"{100 * value:.1f}"
+            elif key.endswith("_spearman_cosine") and key.startswith("eval_"):
+                curves.setdefault(entry["stage"], {})[entry.get("run", ""), entry["step"]] = value
+    scores = {}
+    for stage in {*curves, *finals}:
+        curve = curves.get(stage, {})
+        several = len({run for run, _ in curve}) > 1
+        points = [f"{run + ' ' if several else ''}{step}: {100 * value:.1f}" for (run, step), value in curve.items()]
+        scores[stage] = (points, finals.get(stage, ""))
     return scores
 
 

@@ -59,15 +59,15 @@ STAGE_DEFAULTS: dict[str, Any] = {
 
 
 class JsonlLogger(TrainerCallback):
-    """Appends every trainer log (loss, learning rate, eval scores) as one JSON line."""
+    """Appends every trainer log (loss, learning rate, eval scores) as one JSON line, with stage and run."""
 
-    def __init__(self, path: Path, stage: str) -> None:
-        self.path, self.stage = path, stage
+    def __init__(self, path: Path, stage: str, run: str) -> None:
+        self.path, self.stage, self.run = path, stage, run
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
             with open(self.path, "a", encoding="utf-8") as file:
-                file.write(json.dumps({"stage": self.stage, "step": state.global_step, "time": time.time(), **logs}) + "\n")
+                file.write(json.dumps({"stage": self.stage, "run": self.run, "step": state.global_step, "time": time.time(), **logs}) + "\n")
 
 
 class TimeLimit(TrainerCallback):
@@ -209,7 +209,7 @@ def train_run(
         train_dataset=dataset,
         loss=loss,
         evaluator=stage.get("evaluator"),
-        callbacks=[JsonlLogger(log_path, stage["name"]), *callbacks],
+        callbacks=[JsonlLogger(log_path, stage["name"], run_dir.name), *callbacks],
     )
     trainer.train(resume_from_checkpoint=newest_checkpoint(run_dir))
     return model

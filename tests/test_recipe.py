@@ -157,7 +157,8 @@ def test_cli_teacher_override(tmp_path, data_dir):
 
 
 def test_averaged_stage_with_rendering_in_dataloader_workers(tmp_path, data_dir):
-    recipe = _recipe(tmp_path, data_dir, augmentation=["typos", "shuffle"], dataloader_num_workers=2, max_steps=2)
+    recipe = _recipe(tmp_path, data_dir, augmentation=["typos", "shuffle"], dataloader_num_workers=2, max_steps=2,
+                     eval="sts/stsb_en_dev.tsv.gz", eval_steps=2)
     recipe["stages"][0]["data"] = {"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 64}
     final = run_recipe(recipe)
     runs = tmp_path / "run" / "00-nli"
@@ -165,6 +166,7 @@ def test_averaged_stage_with_rendering_in_dataloader_workers(tmp_path, data_dir)
     assert final.encode(["works"]).shape == (1, 64)
     card = (tmp_path / "run" / "final" / "README.md").read_text()
     assert "| nli | mnrl, one run per augmentation (typos, shuffle, rate 0.1), weights averaged |" in card
+    assert "| run0-typos 2: " in card and ", run1-shuffle 2: " in card  # each run's dev score at its step 2
 
 
 def test_two_gloo_processes_with_torchrun(tmp_path, data_dir):
