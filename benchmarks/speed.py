@@ -24,16 +24,11 @@ import resource
 import time
 
 import cairo
-import gi
 import torch
 
-gi.require_version("Pango", "1.0")
-gi.require_version("PangoCairo", "1.0")
-from gi.repository import Pango, PangoCairo  # noqa: E402
-
-from pixel_st import new_model  # noqa: E402
-from pixel_st.render_pool import RenderPool  # noqa: E402
-from pixel_st.renderer import TextRenderer  # noqa: E402
+from pixel_st import new_model
+from pixel_st.render_pool import RenderPool
+from pixel_st.renderer import Pango, PangoCairo, TextRenderer  # the bindings at the versions the renderer requires
 
 
 def sts_sentences(path: str, count: int) -> list[str]:

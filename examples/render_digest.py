@@ -16,14 +16,10 @@ import hashlib
 import os
 
 import cairo
-import gi
 
-gi.require_version("Pango", "1.0")
-from gi.repository import Pango  # noqa: E402
-
-import pixel_st  # noqa: E402
-from pixel_st.renderer import TextRenderer  # noqa: E402
-from pixel_st.sts import read_sts  # noqa: E402
+import pixel_st
+from pixel_st.renderer import Pango, TextRenderer  # Pango at the version the renderer requires
+from pixel_st.sts import read_sts
 
 SCRIPTS = [
     "Der schnelle braune Fuchs springt über den faulen Hund.",
