@@ -60,10 +60,3 @@ def conditional_shuffle(text: str, seed: int | random.Random = 0) -> str:
             words = [words[0], *middle, words[-1]]
         clauses.append(" ".join(words))
     return " ".join(clause for clause in clauses if clause)
-
-
-PERTURBATIONS = {
-    "typos": typos,
-    "shuffle": shuffle_words,
-    "conditional_shuffle": conditional_shuffle,
-}
