@@ -179,8 +179,9 @@ def newest_checkpoint(run_dir: Path) -> str | None:
 
 def train_run(
     model: SentenceTransformer, stage: dict, dataset: Dataset, run_dir: Path, log_path: Path, callbacks: list
-) -> SentenceTransformer:
-    """One stock trainer run; resumes from the newest checkpoint in ``run_dir`` if there is one."""
+) -> None:
+    """One stock trainer run, training ``model`` in place; resumes from the newest checkpoint in ``run_dir``
+    if there is one."""
     checkpoints = run_dir / "checkpoints"
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
@@ -212,7 +213,6 @@ def train_run(
         callbacks=[JsonlLogger(log_path, stage["name"], run_dir.name), *callbacks],
     )
     trainer.train(resume_from_checkpoint=newest_checkpoint(run_dir))
-    return model
 
 
 def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | None = None) -> SentenceTransformer | None:
