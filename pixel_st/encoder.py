@@ -102,7 +102,8 @@ class PixelEncoder(InputModule):
 
     @classmethod
     def new(cls, preset: str = "small", max_seq_length: int = 64, **renderer_kwargs: Any) -> PixelEncoder:
-        """A freshly initialised encoder of a size preset (``tiny``, ``mini``, ``small``, ``base``: :data:`pixel_st.backbone.PRESETS`)."""
+        """A freshly initialised encoder of a size preset (``tiny``, ``mini``, ``small``, ``base``: see
+        :data:`pixel_st.backbone.PRESETS`)."""
         renderer = TextRenderer(max_seq_length=max_seq_length, **renderer_kwargs)
         return cls(ViTMAEModel(strip_config(preset, max_seq_length, renderer.patch_size)), renderer)
 
