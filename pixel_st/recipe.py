@@ -230,7 +230,8 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
     log_path = output_dir / "metrics.jsonl"
     teacher = load_any(recipe["teacher"]) if recipe.get("teacher") else None
     model_source = None  # None: the recipe's starting model; else the folder of the last finished stage
-    for stage in stage_settings(recipe):
+    stages = stage_settings(recipe)
+    for stage in stages:
         stage_dir = output_dir / stage["dir"]
         if (stage_dir / DONE).is_file():
             model_source = stage_dir / "model"
@@ -279,7 +280,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
     final = SentenceTransformer(str(model_source), trust_remote_code=True)
     if state.is_main_process:
         final.save(str(output_dir / "final"))
-        insert_section(output_dir / "final", training_section(stage_settings(recipe), recipe["model"], log_path))
+        insert_section(output_dir / "final", training_section(stages, recipe["model"], log_path))
     state.wait_for_everyone()
     return final
 
