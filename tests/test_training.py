@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import gzip
 
+import pytest
+import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
@@ -19,7 +21,9 @@ def _sts_pairs(path, limit):
     return [r["sentence1"] for r in rows], [r["sentence2"] for r in rows], [float(r["score"]) / 5 for r in rows]
 
 
-def test_trainer_with_mnrl_lowers_the_loss(data_dir, tmp_path):
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16-autocast"])
+def test_trainer_with_mnrl_lowers_the_loss(data_dir, tmp_path, bf16):
+    """bf16: the trainer's mixed precision, as the recipe runner switches on for GPUs (CPU autocast here)."""
     first, second, scores = _sts_pairs(data_dir / "sts" / "stsb_en_train.tsv.gz", 400)
     pairs = [(a, b) for a, b, s in zip(first, second, scores) if s >= 0.7][:128]
     dataset = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
@@ -35,8 +39,11 @@ def test_trainer_with_mnrl_lowers_the_loss(data_dir, tmp_path):
         save_strategy="no",
         logging_steps=1,
         use_cpu=True,
+        bf16=bf16,
         seed=0,
     )
+    dtypes = set()
+    model[0].vit.layers[0].mlp.fc1.register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, eval_dataset=dataset, loss=MultipleNegativesRankingLoss(model)
     )
@@ -44,6 +51,7 @@ def test_trainer_with_mnrl_lowers_the_loss(data_dir, tmp_path):
     trainer.train()
     after = trainer.evaluate()["eval_loss"]
     assert after < before * 0.8, (before, after)
+    assert dtypes == {torch.bfloat16 if bf16 else torch.float32}  # the layers really ran under autocast
 
 
 def test_embedding_similarity_evaluator_runs(data_dir, tiny_model):
