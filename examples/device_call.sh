@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The lent-GPU calls of docs/model.md's runbook, by name, so that each `run` is one short command issued
+# back to back (the machine goes back 30 s after a call). Run on the device from the project root; every
+# step's output goes to the terminal and to $OUT/STEP.txt, each step under its own time limit.
+#   bash examples/device_call.sh bench    # carry .gpukit .devwheels .devdata/sts
+#   bash examples/device_call.sh minilm   # carry .devteacher .devdata/nli (the rest is still there)
+#   bash examples/device_call.sh train    # carry .devdata/corpus .devdata/parallel the first time, then nothing
+# `train` trains for what is left of the call (TIME_LIMIT=SECONDS to say), goes on from RESUME=DIR (a carried
+# `pixel-st pack` folder) on a fresh machine, and brings the run back packed as $OUT/pack.tgz.* (15 MB pieces).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source .gpukit/activate.sh && source .devwheels/activate.sh || exit 1
+export PYTHONUNBUFFERED=1
+out=${OUT:?OUT is set on the device machine}
+sts=.devdata/sts/stsb_en_dev.tsv.gz
+workers=$(($(nproc) - 2))
+
+step() {  # step NAME SECONDS COMMAND...
+  local name=$1 seconds=$2
+  shift 2
+  echo "== $name: $*"
+  timeout "$seconds" "$@" 2>&1 | tee "$out/$name.txt"
+}
+
+case "${1:-}" in
+  bench)
+    nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+    step render_digest 60 python3 examples/render_digest.py --data "$sts"
+    step speed 300 python3 benchmarks/speed.py --compile --minilm none --sentences 40000 --batch-size 256 \
+      --full-strip 4096 --render-workers "$workers" --data "$sts"
+    step render_parallel 60 python3 benchmarks/render_parallel.py --workers "$workers" --data "$sts"
+    step train_step 150 python3 benchmarks/train_step.py --workers 8 --data .devdata/sts/stsb_en_train.tsv.gz
+    ;;
+  minilm)
+    step speed_minilm 300 python3 benchmarks/speed.py --minilm .devteacher --sentences 40000 --batch-size 256 \
+      --full-strip 1024 --render-workers "$workers" --data "$sts"
+    ;;
+  train)
+    run_dir=${RESUME:-runs/scratch}
+    if [ ! -e runs/length_grouping.done ]; then  # once per machine
+      step length_grouping 60 python3 benchmarks/length_grouping.py --data .devdata/corpus/enwiki_sentences.txt.gz
+      mkdir -p runs && touch runs/length_grouping.done
+    fi
+    seconds=${TIME_LIMIT:-$((500 - SECONDS))}  # the checkpoint, the exit and the pack fit in the call's 600 s
+    step train $((570 - SECONDS)) python3 -m pixel_st.cli train recipes/scratch.yaml --data-dir .devdata \
+      --teacher .devteacher --output-dir "$run_dir" --time-limit "$seconds"
+    echo "train exit status $? (0: the recipe has finished, 75: run again to resume)"
+    rm -rf /tmp/pack && python3 -m pixel_st.cli pack recipes/scratch.yaml /tmp/pack --output-dir "$run_dir" \
+      && tar czf - -C /tmp pack | split -b 15M - "$out/pack.tgz."
+    ls -l "$out"
+    ;;
+  *)
+    echo "usage: bash examples/device_call.sh bench|minilm|train" >&2
+    exit 2
+    ;;
+esac
