@@ -1,14 +1,16 @@
 """Encode and render speed, measured side by side in one run (CPU here, GPU when there is one).
 
     python benchmarks/speed.py [--preset small] [--sentences 3000] [--batch-size 128] [--full-strip 256]
-                               [--render-workers N] [--compile]
+                               [--render-workers N] [--compile] [--profile]
 
 Prints, with the device name:
 - rendering: sentences/s on one core for TextRenderer.render_batch and for a bare Pango layout loop, and
   with a pool of worker processes (``PixelEncoder.render_workers``; on a GPU, encoding uses it);
 - encoding, text in -> normalised vectors out, STS-B dev sentences: pixel_st (cropped strips), the
   full-strip approach of the reference code (every sentence rendered to 529 patches and the ViT run over
-  all of them, transformers' ViTMAEModel with the padding mask), and all-MiniLM-L6-v2;
+  all of them, transformers' ViTMAEModel with the padding mask), and all-MiniLM-L6-v2; on a GPU also with
+  the vectors kept there (``convert_to_tensor=True``);
+- with ``--profile``, where encode's time goes: operators, GPU busy share, rendering share;
 - the ratios the speed issue sets targets for, and peak memory;
 - how close each model comes to the hardware: the arithmetic its encoder layers do per second on the real
   positions (patches + CLS, or tokens), as a share of what one large matrix product reaches on the same
@@ -105,6 +107,28 @@ def full_strip_encode(model, sentences: list[str], batch_size: int, device: str)
             torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
 
 
+def where_time_goes(model, sentences: list[str], batch_size: int, device: str, encode_rate: float) -> None:
+    """A profile of one ``encode`` call: the operators with the most time on the device, the share of the
+    unprofiled encode time the device was busy, and the share rendering takes (the same batches alone)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if device == "cuda" else [ProfilerActivity.CPU]
+    with profile(activities=activities) as profiler:
+        model.encode(sentences, batch_size=batch_size)
+    operators = profiler.key_averages()
+    key = "self_device_time_total" if device == "cuda" else "self_cpu_time_total"
+    print(operators.table(sort_by=key, row_limit=12))
+    encode_seconds = len(sentences) / encode_rate
+    if device == "cuda":
+        busy = sum(operator.self_device_time_total for operator in operators) / 1e6
+        print(f"GPU busy {busy:.2f} s of encode's {encode_seconds:.2f} s ({busy / encode_seconds:.0%})")
+    ordered = sorted(sentences, key=len, reverse=True)  # encode's order: longest first
+    batches = [ordered[start : start + batch_size] for start in range(0, len(ordered), batch_size)]
+    render = len(sentences) / rate(lambda: [model[0].preprocess(batch) for batch in batches], len(sentences), repeat=1)
+    print(f"rendering alone (preprocess, same batches) {render:.2f} s of encode's {encode_seconds:.2f} s"
+          f" ({render / encode_seconds:.0%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default=None, help="default: base on GPU, small on CPU")
@@ -113,6 +137,7 @@ def main() -> None:
     parser.add_argument("--full-strip", type=int, default=256, help="sentences for the slow full-strip baseline")
     parser.add_argument("--render-workers", type=int, default=os.cpu_count(), help="processes for the pool figures")
     parser.add_argument("--compile", action="store_true", help="also time model.compile(dynamic=True)")
+    parser.add_argument("--profile", action="store_true", help="where encode's time goes (before --compile)")
     parser.add_argument("--minilm", default="all-MiniLM-L6-v2", help="the text model to compare with: a name "
                         "load_any resolves, a folder (e.g. .devteacher on the device), or 'none' to skip it")
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
@@ -142,6 +167,11 @@ def main() -> None:
     full = rate(lambda: full_strip_encode(model, subset, args.batch_size, device), len(subset), repeat=1)
     print(f"encode, text -> normalised vectors: pixel_st {encode:8.0f}/s   full-strip approach {full:8.0f}/s"
           f"   speed-up {encode / full:.1f}x")
+    if device == "cuda":  # numpy output copies every batch back, so the next batch cannot render meanwhile
+        kept = rate(lambda: model.encode(sentences, batch_size=args.batch_size, convert_to_tensor=True), len(sentences))
+        print(f"encode, vectors kept on the GPU (convert_to_tensor=True): {kept:8.0f}/s ({kept / encode:.2f}x numpy output)")
+    if args.profile:
+        where_time_goes(model, sentences, args.batch_size, device, encode)
     if args.compile:
         eager = model.encode(sentences[:512], batch_size=args.batch_size, convert_to_tensor=True)
         model.compile(dynamic=True)

@@ -26,7 +26,7 @@ case "${1:-}" in
   bench)
     nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
     step render_digest 60 python3 examples/render_digest.py --data "$sts"
-    step speed 300 python3 benchmarks/speed.py --compile --minilm none --sentences 40000 --batch-size 256 \
+    step speed 300 python3 benchmarks/speed.py --profile --compile --minilm none --sentences 40000 --batch-size 256 \
       --full-strip 4096 --render-workers "$workers" --data "$sts"
     step render_parallel 60 python3 benchmarks/render_parallel.py --workers "$workers" --data "$sts"
     step train_step 150 python3 benchmarks/train_step.py --workers 8 --data .devdata/sts/stsb_en_train.tsv.gz
