@@ -10,6 +10,7 @@ import hashlib
 import os
 
 import numpy as np
+import pyarrow as pa
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 
@@ -46,4 +47,7 @@ def distillation_dataset(
     """
     source = english or dataset.column_names[0]
     labels = teacher_embeddings(teacher, list(dataset[source]), cache_dir)
-    return dataset.add_column("label", list(labels))
+    # One fixed-size-list Arrow column over the array's buffer: 2 s for the 444k Wikipedia sentences where a
+    # list of per-row arrays took 22 s (and again at every resumption).
+    column = pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1)), labels.shape[1])
+    return dataset.add_column("label", column)
