@@ -46,7 +46,7 @@ def distillation_dataset(
     vector of the English side (``english`` names that column; default: the first).
     """
     source = english or dataset.column_names[0]
-    labels = teacher_embeddings(teacher, list(dataset[source]), cache_dir)
+    labels = teacher_embeddings(teacher, dataset[source][:], cache_dir)  # [:]: one list (list() reads row by row)
     # One fixed-size-list Arrow column over the array's buffer: 2 s for the 444k Wikipedia sentences where a
     # list of per-row arrays took 22 s (and again at every resumption).
     column = pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1)), labels.shape[1])
