@@ -110,6 +110,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         recipe["data_dir"] = args.data_dir
     if args.teacher:
         recipe["teacher"] = args.teacher
+    if args.plan:
+        from pixel_st.recipe_plan import format_plan, recipe_plan
+
+        print(format_plan(recipe_plan(recipe)))
+        return
     if run_recipe(recipe, time_limit=args.time_limit) is None:
         print(f"Time limit reached; checkpoint saved under {recipe['output_dir']}. Run the same command again to resume.")
         sys.exit(PAUSED)
@@ -201,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--teacher", help="override the recipe's teacher (a model folder or hub id)")
     train.add_argument("--time-limit", type=float, metavar="SECONDS",
                        help=f"stop with a checkpoint at the first step past this; exit status {PAUSED}; rerun to resume")
+    train.add_argument("--plan", action="store_true",
+                       help="print each stage's rows, steps and texts through the student (one process) and exit")
     train.set_defaults(run=cmd_train)
 
     pack = commands.add_parser("pack", help="copy a training run down to what resuming needs (fp16, no optimizer moments)")

@@ -108,6 +108,11 @@ def starting_model(spec: dict) -> SentenceTransformer:
     raise ValueError(f"model: expected 'preset', 'convert' or 'path', got {sorted(spec)}")
 
 
+def recipe_data_dir(recipe: dict) -> Path:
+    """The folder stage paths are relative to: the recipe's ``data_dir``, else $PIXEL_ST_DATA, else ../shared/data."""
+    return Path(recipe.get("data_dir") or os.environ.get("PIXEL_ST_DATA", "../shared/data"))
+
+
 def _paths(spec: dict, data_dir: Path) -> list[Path]:
     paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
     return [path if path.is_absolute() else data_dir / path for path in map(Path, paths)]
@@ -225,7 +230,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
     clock = TimeLimit(time.time() + time_limit) if time_limit else None
     state = PartialState()  # under torchrun: one process per device; rank 0 writes, the others wait
     output_dir = Path(recipe["output_dir"])
-    data_dir = Path(recipe.get("data_dir") or os.environ.get("PIXEL_ST_DATA", "../shared/data"))
+    data_dir = recipe_data_dir(recipe)
     output_dir.mkdir(parents=True, exist_ok=True)
     log_path = output_dir / "metrics.jsonl"
     teacher = load_any(recipe["teacher"]) if recipe.get("teacher") else None

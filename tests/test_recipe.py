@@ -253,3 +253,33 @@ def test_sentences_from_parallel_files_take_the_named_language_columns(data_dir)
                               "Dva mladí bílí muži jsou venku poblíž mnoha keřů."]
     with pytest.raises(ValueError, match=r"no sentence column among \['source', 'english', 'zh', 'lang_label'\]"):
         stage_dataset({**spec, "languages": ["ja"], "path": "parallel/en-zh.tsv.gz"}, data_dir)
+
+
+def test_plan_counts_the_steps_the_trainer_takes(tmp_path, data_dir):
+    from pixel_st.recipe_plan import format_plan, recipe_plan
+
+    recipe = _recipe(tmp_path, data_dir)
+    recipe["defaults"].update(max_steps=-1, batch_size=16, save_steps=100)
+    recipe["stages"] = [
+        {"name": "visual", "augmentation": "mixed", "epochs": 2, "data": {"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 40}},
+        {"name": "xling", "epochs": 1.5, "data": {"type": "parallel", "path": "parallel/en-de.tsv.gz", "limit": 40}},
+        {"name": "nli", "max_steps": 2, "data": {"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 64}},
+    ]
+    plan = recipe_plan(recipe)
+    assert [(s["rows"], s["texts_per_row"], s["steps"]) for s in plan] == [(40, 2, 6), (40, 2, 5), (64, 3, 2)]
+    assert [s["texts"] for s in plan] == [160, 120, 96]  # 2 epochs x 40 x 2; 60 rows x 2; 2 steps x 16 x 3
+    run_recipe(recipe)
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    taken = {stage["name"]: max(entry["step"] for entry in logs if entry["stage"] == stage["name"] and "step" in entry) for stage in plan}
+    assert taken == {stage["name"]: stage["steps"] for stage in plan}
+    assert format_plan(plan).splitlines()[-1].split()[1:] == ["13", "376"]
+
+
+def test_cli_plan_prints_the_stages_and_trains_nothing(tmp_path, data_dir, capsys):
+    from pixel_st.cli import main
+
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(_recipe(tmp_path, data_dir)))
+    main(["train", str(tmp_path / "recipe.yaml"), "--plan"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["nli", "64", "3", "6", "144"] and lines[-1].split() == ["total", "6", "144"]
+    assert not (tmp_path / "run").exists()
