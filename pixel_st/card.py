@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pixel_st.stage_selection import SCORE
+
 FRONT_MATTER_END = "\n---\n"
 
 
@@ -49,9 +51,21 @@ def _dev_scores(metrics_path: Path) -> dict[str, tuple[list[str], str]]:
     return scores
 
 
-def training_section(stages: list[dict], start: dict, metrics_path: Path) -> str:
+def _selection(metrics_path: Path, chosen: str) -> str:
+    """A sentence naming the stage whose model is the final one and every stage's ``select`` score."""
+    scored = [entry for entry in map(json.loads, metrics_path.read_text(encoding="utf-8").splitlines()) if SCORE in entry]
+    per_stage = "; ".join(
+        f"{entry['stage']} {100 * entry[SCORE]:.1f} ("
+        + ", ".join(f"{group} {100 * value:.1f}" for group, value in entry["groups"].items()) + ")"
+        for entry in scored
+    )
+    return (f"The final model is stage **{chosen}**'s: the best `select` score, the mean over the recipe's "
+            f"groups of dev files of each group's mean Spearman x 100. Per stage: {per_stage}.")
+
+
+def training_section(stages: list[dict], start: dict, metrics_path: Path, chosen: str | None = None) -> str:
     """Markdown for a recipe run: ``stages`` as ``recipe.stage_settings`` gives them, ``start`` the recipe's
-    ``model`` entry, ``metrics_path`` the run's log."""
+    ``model`` entry, ``metrics_path`` the run's log, ``chosen`` the stage picked by ``select`` (if any)."""
     scores = _dev_scores(metrics_path) if metrics_path.is_file() else {}
     starting = ", ".join(f"{key} {value}" for key, value in start.items())
     lines = [
@@ -59,7 +73,7 @@ def training_section(stages: list[dict], start: dict, metrics_path: Path) -> str
         "",
         f"Trained by `pixel-st train` from ({starting}) through {len(stages)} stages, each a stock "
         "SentenceTransformerTrainer run starting from the previous stage's model; the generated sections "
-        "below describe the last stage only. Dev: Spearman x 100 of cosine on the stage's `eval` file.",
+        "below describe one stage's trainer run only. Dev: Spearman x 100 of cosine on the stage's `eval` file.",
         "",
         "| # | stage | loss | data | length | batch | lr | dev file | dev at evaluation steps | dev at the end |",
         "| ---: | --- | --- | --- | --- | ---: | ---: | --- | --- | ---: |",
@@ -76,4 +90,6 @@ def training_section(stages: list[dict], start: dict, metrics_path: Path) -> str
             f"| {number} | {stage['name']} | {loss} | {_data(stage['data'])} | {length} | {stage['batch_size']} | "
             f"{stage['learning_rate']} | {Path(stage.get('eval') or '-').name} | {', '.join(curve)} | {final} |"
         )
+    if chosen:
+        lines += ["", _selection(metrics_path, chosen)]
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 ``pack_run`` copies a recipe's output folder down to what ``run_recipe`` needs to go on where it stopped:
 the log, the ``DONE`` markers of finished stages and runs, and only the weights it resumes from, in
-float16. An unfinished run keeps its newest trainer checkpoint without the optimizer's moments (two
+float16 (for a finished recipe with ``select``, those of the stage its final model comes from). An unfinished run keeps its newest trainer checkpoint without the optimizer's moments (two
 float32 copies of the model): the step, learning-rate schedule and random states travel, and Adam's
 moments start again from zero when the run resumes. Point the recipe's ``output_dir`` at the packed
 folder (or unpack it in place) and ``pixel-st train`` resumes from it.
@@ -18,6 +18,7 @@ from sentence_transformers import SentenceTransformer
 
 from pixel_st.recipe import DONE, newest_checkpoint, stage_settings
 from pixel_st.shipping import save_fp16
+from pixel_st.stage_selection import chosen_stage
 
 TRAINER_STATE = ("trainer_state.json", "scheduler.pt", "training_args.bin")  # plus rng_state*.pth
 OPTIMIZER = "optimizer.pt"
@@ -34,13 +35,14 @@ def pack_run(recipe: dict, out_dir: str | Path) -> Path:
     if (run_dir / "metrics.jsonl").is_file():
         shutil.copy2(run_dir / "metrics.jsonl", out / "metrics.jsonl")
     source, needs_source = None, True  # the model the next run would start from, and whether one will
-    for stage in stage_settings(recipe):
+    stages, finished = stage_settings(recipe), True
+    for stage in stages:
         stage_dir = run_dir / stage["dir"]
         if (stage_dir / DONE).is_file():
             _mark_done(out / stage["dir"])
             source = stage_dir / "model"
             continue
-        needs_source = False
+        needs_source, finished = False, False
         for run_name in stage["runs"]:
             run, packed = stage_dir / run_name, out / stage["dir"] / run_name
             checkpoint = newest_checkpoint(run)
@@ -52,6 +54,8 @@ def pack_run(recipe: dict, out_dir: str | Path) -> Path:
             else:
                 needs_source = True
         break
+    if finished and recipe.get("select"):  # the stage the final model comes from, not the last one
+        source = chosen_stage(run_dir, stages)[1]
     if needs_source and source is not None:
         _save_half(source, out / source.relative_to(run_dir))
     return out

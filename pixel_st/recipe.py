@@ -35,6 +35,7 @@ from pixel_st.length_sampler import LengthGroupedBatchSampler
 from pixel_st.model import new_model
 from pixel_st.pairs import augmented_pairs
 from pixel_st.report import load_any
+from pixel_st.stage_selection import chosen_stage, score_stage, selection_files
 from pixel_st.sts import read_sts
 
 DONE = "DONE"
@@ -234,6 +235,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
     output_dir.mkdir(parents=True, exist_ok=True)
     log_path = output_dir / "metrics.jsonl"
     teacher = load_any(recipe["teacher"]) if recipe.get("teacher") else None
+    selection = selection_files(recipe["select"], data_dir) if recipe.get("select") else None
     model_source = None  # None: the recipe's starting model; else the folder of the last finished stage
     stages = stage_settings(recipe)
     for stage in stages:
@@ -281,11 +283,17 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
             scores = stage["evaluator"](model)
             with open(log_path, "a", encoding="utf-8") as file:
                 file.write(json.dumps({"stage": stage["name"], "final": True, **scores}) + "\n")
+        if selection is not None and state.is_main_process:
+            with open(log_path, "a", encoding="utf-8") as file:
+                file.write(json.dumps({"stage": stage["name"], **score_stage(model, selection)}) + "\n")
         model_source = stage_dir / "model"
+    chosen = None
+    if selection is not None:  # the best-scoring stage whose model is here (a packed run keeps only some)
+        chosen, model_source = chosen_stage(output_dir, stages)
     final = SentenceTransformer(str(model_source), trust_remote_code=True)
     if state.is_main_process:
         final.save(str(output_dir / "final"))
-        insert_section(output_dir / "final", training_section(stages, recipe["model"], log_path))
+        insert_section(output_dir / "final", training_section(stages, recipe["model"], log_path, chosen))
     state.wait_for_everyone()
     return final
 

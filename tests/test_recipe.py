@@ -198,6 +198,7 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
     recipe.update(output_dir=str(tmp_path / "run"), data_dir=str(data_dir), teacher=str(tmp_path / "teacher"),
                   model={"preset": "tiny", "seed": 0})
     recipe["defaults"]["dataloader_num_workers"] = 0
+    recipe["select"] = {group: files[:1] for group, files in recipe["select"].items()}  # one dev file per group
     for stage in recipe["stages"]:
         stage.update(batch_size=8, max_steps=2)
         stage["data"]["limit"] = 32
@@ -205,6 +206,7 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
     logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     finished = {entry["stage"]: entry for entry in logs if entry.get("final")}
     assert list(finished) == [stage["name"] for stage in recipe["stages"]]
+    assert [entry["stage"] for entry in logs if "select_score" in entry] == list(finished)
     assert final.encode(["works"]).shape == (1, 64)
     # The final card lists every stage with its data and its dev score at the end, above the stock card.
     card = (tmp_path / "run" / "final" / "README.md").read_text()
@@ -234,6 +236,10 @@ def test_shipped_recipes_are_valid(name, data_dir):
         assert (data_dir / stage["eval"]).is_file()
         if stage["loss"] in TEACHER_LOSSES:
             assert recipe["teacher"] == "all-MiniLM-L6-v2" and recipe["model"]["preset"] == "small"
+    if recipe.get("select"):
+        from pixel_st.stage_selection import selection_files
+
+        assert all(selection_files(recipe["select"], data_dir).values())  # every pattern matches a file
 
 
 def test_sentences_from_parallel_files_take_the_named_language_columns(data_dir):
