@@ -151,8 +151,7 @@ class PixelEncoder(InputModule):
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         mask = features["attention_mask"]
-        used = _used_patches(mask)
-        mask = mask[:, :used]
+        used = mask.shape[1]  # mini-batches (CachedMNRL's) trim the mask's empty columns but not the pixels
         strips = strips_from_patches(features["pixel_values"][:, :used], self.vit.config.patch_size)
         embeddings = self.vit.embeddings
         weight = embeddings.patch_embeddings.projection.weight
@@ -257,13 +256,6 @@ def strips_from_patches(patch_rows: torch.Tensor, patch_size: int) -> torch.Tens
     count, patches = patch_rows.shape[:2]
     square = patch_rows.reshape(count, patches, patch_size, patch_size)
     return square.transpose(1, 2).reshape(count, 1, patch_size, patches * patch_size)
-
-
-@torch.compiler.disable
-def _used_patches(mask: torch.Tensor) -> int:
-    """Patches up to the last one any item uses: mini-batches (e.g. CachedMNRL's) may trim the mask but not
-    the pixels. Data-dependent, so left out of ``model.compile()`` graphs."""
-    return int(mask.any(dim=0).nonzero().max()) + 1
 
 
 def assign_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> None:

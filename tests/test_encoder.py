@@ -98,3 +98,12 @@ def test_stock_compile_gives_the_same_embeddings():
     expected = model.encode(texts, batch_size=4)
     model.compile(dynamic=True)
     np.testing.assert_allclose(model.encode(texts, batch_size=4), expected, atol=1e-5, rtol=0)
+
+
+def test_forward_compiles_as_one_graph(tiny_model):
+    """No graph breaks (``fullgraph=True`` raises on one), and no host sync: the crop is a shape."""
+    compiled = torch.compile(tiny_model[0].forward, fullgraph=True, dynamic=True)
+    for texts in (["Hi", "A man is playing a guitar."], ["Another one bites the dust, and another one is gone."]):
+        features = tiny_model[0].preprocess(texts)
+        expected = tiny_model[0](dict(features))["token_embeddings"]
+        torch.testing.assert_close(compiled(dict(features))["token_embeddings"], expected, atol=1e-5, rtol=0)
