@@ -151,7 +151,7 @@ class PixelEncoder(InputModule):
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         mask = features["attention_mask"]
-        used = mask.shape[1]  # mini-batches (CachedMNRL's) trim the mask's empty columns but not the pixels
+        used = mask.shape[1]  # pixels wider than the mask (a caller that trims only the mask) are cropped to it
         strips = strips_from_patches(features["pixel_values"][:, :used], self.vit.config.patch_size)
         embeddings = self.vit.embeddings
         weight = embeddings.patch_embeddings.projection.weight
