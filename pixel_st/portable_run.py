@@ -2,9 +2,10 @@
 
 ``pack_run`` copies a recipe's output folder down to what ``run_recipe`` needs to go on where it stopped:
 the log, the ``DONE`` markers of finished stages and runs, and only the weights it resumes from, in
-float16 (for a finished recipe with ``select``, those of the stage its final model comes from). An unfinished run keeps its newest trainer checkpoint without the optimizer's moments (two
-float32 copies of the model): the step, learning-rate schedule and random states travel, and Adam's
-moments start again from zero when the run resumes. Point the recipe's ``output_dir`` at the packed
+float16 (for a finished recipe with ``select``, those of the stage its final model comes from). An
+unfinished run keeps its newest trainer checkpoint without the optimizer's moments (two float32 copies of
+the model): the step, learning-rate schedule and random states travel, and Adam's moments start again
+from zero when the run resumes. Point the recipe's ``output_dir`` at the packed
 folder (or unpack it in place) and ``pixel-st train`` resumes from it.
 """
 

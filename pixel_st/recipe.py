@@ -2,7 +2,9 @@
 
 Read top to bottom: ``run_recipe`` loads the starting model, then for every stage builds its dataset and
 loss, trains one run per augmentation (averaging their weights when there are several), saves the stage
-and marks it done. A rerun skips finished stages and resumes an unfinished run from its last checkpoint.
+and marks it done. The final model is the last stage's, or with ``select`` the stage that scores best on
+dev (pixel_st.stage_selection). A rerun skips finished stages and resumes an unfinished run from its last
+checkpoint.
 See ``recipes/*.yaml`` and docs/training.md for the format.
 """
 
@@ -289,6 +291,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
         model_source = stage_dir / "model"
     chosen = None
     if selection is not None:  # the best-scoring stage whose model is here (a packed run keeps only some)
+        state.wait_for_everyone()  # rank 0 has logged every score
         chosen, model_source = chosen_stage(output_dir, stages)
     final = SentenceTransformer(str(model_source), trust_remote_code=True)
     if state.is_main_process:
