@@ -10,10 +10,10 @@ import pyarrow as pa
 from pixel_st.recipe import recipe_data_dir, stage_dataset, stage_settings
 
 
-def recipe_plan(recipe: dict, processes: int = 1) -> list[dict]:
+def recipe_plan(recipe: dict) -> list[dict]:
     """One entry per stage: ``name``, ``rows``, ``texts_per_row`` (text columns, or 2 for a sentence and its
-    perturbed copy), ``steps`` (optimizer steps of each run in each of ``processes``, as the stock trainer
-    counts them without ``dataloader_drop_last``) and ``texts`` (all runs, all processes)."""
+    perturbed copy), ``steps`` (optimizer steps of each run in one process, as the stock trainer counts
+    them without ``dataloader_drop_last``) and ``texts`` (all runs)."""
     data_dir = recipe_data_dir(recipe)
     plan = []
     for stage in stage_settings(recipe):
@@ -24,9 +24,9 @@ def recipe_plan(recipe: dict, processes: int = 1) -> list[dict]:
         )
         if stage["max_steps"] > 0:
             steps = stage["max_steps"]
-            rows_seen = steps * stage["batch_size"] * processes
+            rows_seen = steps * stage["batch_size"]
         else:
-            steps = math.ceil(stage["epochs"] * math.ceil(rows / processes / stage["batch_size"]))
+            steps = math.ceil(stage["epochs"] * math.ceil(rows / stage["batch_size"]))
             rows_seen = math.ceil(stage["epochs"] * rows)
         texts = rows_seen * texts_per_row * len(stage["runs"])
         plan.append({"name": stage["name"], "rows": rows, "texts_per_row": texts_per_row, "steps": steps, "texts": texts})
