@@ -28,6 +28,8 @@ case "${1:-}" in
     step render_digest 60 python3 examples/render_digest.py --data "$sts"
     step speed 300 python3 benchmarks/speed.py --profile --compile --minilm none --sentences 40000 --batch-size 256 \
       --full-strip 4096 --render-workers "$workers" --data "$sts"
+    step speed_1024 180 python3 benchmarks/speed.py --minilm none --sentences 40000 --batch-size 1024 \
+      --full-strip 4096 --render-workers "$workers" --data "$sts"
     step render_parallel 60 python3 benchmarks/render_parallel.py --workers "$workers" --data "$sts"
     step train_step 150 python3 benchmarks/train_step.py --workers 8 --data .devdata/sts/stsb_en_train.tsv.gz
     ;;
