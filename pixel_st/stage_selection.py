@@ -25,6 +25,8 @@ SCORE = "select_score"
 
 def selection_files(select: dict[str, list[str]], data_dir: Path) -> dict[str, list[Path]]:
     """Each group's files, globs expanded; a pattern that matches nothing is an error."""
+    if not isinstance(select, dict) or not select:
+        raise ValueError(f"select: expected groups of dev files, e.g. {{english: [sts/stsb_en_dev.tsv.gz]}}, got {select!r}")
     groups = {}
     for group, patterns in select.items():
         files = []

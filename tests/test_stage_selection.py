@@ -31,11 +31,13 @@ def test_best_stage_prefers_the_later_on_a_tie_skips_nan_and_missing_models(tmp_
         best_stage(log, {"e"})
 
 
-def test_selection_files_expand_globs_and_name_a_pattern_that_matches_nothing(data_dir):
+def test_selection_files_expand_globs_and_reject_bad_patterns_and_shapes(data_dir):
     groups = selection_files(SELECT, data_dir)
     assert [path.name for path in groups["german"]] == ["stsb_de_dev.tsv.gz", "stsb_de_train.tsv.gz"]
     with pytest.raises(FileNotFoundError, match="nothing matches 'sts/none_\\*'"):
         selection_files({"x": ["sts/none_*"]}, data_dir)
+    with pytest.raises(ValueError, match="select: expected groups"):
+        selection_files(["sts/sickr_trial.tsv.gz"], data_dir)
 
 
 def test_the_final_model_is_the_best_scoring_stage(tmp_path, data_dir):
