@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from sentence_transformers import SentenceTransformer
+if TYPE_CHECKING:  # the path and the note need no torch (examples/render_digest.py runs in the GPU kit alone)
+    from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
 DEFAULT_MODEL_NOTE = (
@@ -20,7 +21,7 @@ DEFAULT_MODEL_NOTE = (
 def save_fp16(model: SentenceTransformer, folder: str) -> None:
     """Save with weights in float16 (half the size); loading casts them back to the module's dtype."""
     dtype = next(model.parameters()).dtype
-    model.to(torch.float16)
+    model.half()
     try:
         model.save(folder)
     finally:

@@ -7,12 +7,13 @@ import fnmatch
 import random
 from collections.abc import Callable
 from pathlib import Path
-
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+from typing import TYPE_CHECKING
 
 from pixel_st.perturb import shuffle_words, typos
 from pixel_st.textfiles import open_text, tsv_header
+
+if TYPE_CHECKING:  # reading STS files needs no torch (examples/render_digest.py runs in the GPU kit alone)
+    from sentence_transformers import SentenceTransformer
 
 HEADER = ["sentence1", "sentence2", "score"]
 
@@ -66,6 +67,8 @@ def spearman(
 ) -> float:
     """Spearman x 100 between cosine similarity and gold scores; ``condition`` perturbs both sentences
     (seeded per pair, so every model sees the same noise)."""
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
     first, second, scores = (column[:max_pairs] for column in read_sts(path))
     if condition is not None:
         first = [condition(text, random.Random(f"{seed}-{i}-a")) for i, text in enumerate(first)]

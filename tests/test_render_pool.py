@@ -92,3 +92,10 @@ def test_a_script_without_main_guard_still_encodes(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "ENCODED" in result.stdout, result.stderr[-3000:]
     assert "render worker process died" in result.stderr
+
+
+def test_rendering_and_reading_sts_files_load_no_torch():
+    """Render workers, and the render digest in the GPU kit (which has no torch), import only these."""
+    code = ("import sys, pixel_st, pixel_st.render_pool, pixel_st.sts; pixel_st.DEFAULT_MODEL; "
+            "pixel_st.sts.read_sts; assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
