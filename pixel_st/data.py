@@ -89,7 +89,7 @@ def parallel_pairs(path: str | Path, source: str = "english", target: str | None
         raise ValueError(f"{path} has no rows")
     if source not in rows[0]:
         source = "en" if "en" in rows[0] else source
-    columns = [c for c in rows[0] if c not in (source, "source", "lang_label")]
+    columns = [c for c in rows[0] if c != source and c not in METADATA_COLUMNS]
     target = target or columns[0]
     pairs = [(r[source], r[target]) for r in rows if r.get(source) and r.get(target)][:limit]
     return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
