@@ -40,14 +40,15 @@ def selection_files(select: dict[str, list[str]], data_dir: Path) -> dict[str, l
 
 
 def score_stage(model: SentenceTransformer, groups: dict[str, list[Path]]) -> dict:
-    """Spearman x 1 of the cosine on every file, each group's mean, and their mean under ``SCORE``."""
+    """The Spearman correlation of the cosine with the gold scores on every file (keyed by its path), each
+    group's mean, and the mean over the groups under ``SCORE``."""
     files, means = {}, {}
     for group, paths in groups.items():
         for path in paths:
             first, second, gold = read_sts(path)
             evaluator = EmbeddingSimilarityEvaluator(first, second, gold, name=path.name)
-            files[path.name] = evaluator(model)[f"{path.name}_spearman_cosine"]
-        means[group] = sum(files[path.name] for path in paths) / len(paths)
+            files[str(path)] = evaluator(model)[f"{path.name}_spearman_cosine"]
+        means[group] = sum(files[str(path)] for path in paths) / len(paths)
     return {"files": files, "groups": means, SCORE: sum(means.values()) / len(means)}
 
 
