@@ -21,12 +21,16 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 POOL_BATCHES = 64
 
 
+def text_columns(schema: pa.Schema) -> list[str]:
+    """The names of an Arrow schema's string columns."""
+    return [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+
+
 def row_lengths(dataset: Dataset, skip: list[str] | None = None) -> np.ndarray:
     """Characters of each row's longest text column (a cheap stand-in for its strip width). Reads the
     Arrow table, so on-the-fly transforms (augmentations) are not run."""
     table = dataset.with_format("arrow")[:]
-    columns = [name for name, field in zip(table.column_names, table.schema) if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
-    columns = [name for name in columns if name not in (skip or [])]
+    columns = [name for name in text_columns(table.schema) if name not in (skip or [])]
     if not columns:
         raise ValueError(f"length-grouped batches need a text column; the dataset has {table.column_names}")
     lengths = [pc.fill_null(pc.utf8_length(table.column(name)), 0).to_numpy() for name in columns]

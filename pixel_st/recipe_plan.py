@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-import pyarrow as pa
-
+from pixel_st.length_sampler import text_columns
 from pixel_st.recipe import recipe_data_dir, stage_dataset, stage_settings
 
 
@@ -19,9 +18,7 @@ def recipe_plan(recipe: dict) -> list[dict]:
     for stage in stage_settings(recipe):
         dataset = stage_dataset(stage["data"], data_dir)
         rows = len(dataset)
-        texts_per_row = 2 if stage["augmentations"] != [None] else sum(
-            pa.types.is_string(field.type) or pa.types.is_large_string(field.type) for field in dataset.data.schema
-        )
+        texts_per_row = 2 if stage["augmentations"] != [None] else len(text_columns(dataset.data.schema))
         if stage["max_steps"] > 0:
             steps = stage["max_steps"]
             rows_seen = steps * stage["batch_size"]
