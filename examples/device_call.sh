@@ -14,11 +14,17 @@ export PYTHONUNBUFFERED=1
 out=${OUT:?OUT is set on the device machine}
 sts=.devdata/sts/stsb_en_dev.tsv.gz
 workers=$(($(nproc) - 2))
+CALL_END=${CALL_END:-585}  # the call is killed at 600 s; what a step wrote to $OUT comes back either way
 
-step() {  # step NAME SECONDS COMMAND...
-  local name=$1 seconds=$2
+step() {  # step NAME SECONDS COMMAND...: at most SECONDS, and never past CALL_END seconds into the call
+  local name=$1 seconds=$2 left=$((CALL_END - SECONDS))
   shift 2
-  echo "== $name: $*"
+  if ((left < seconds)); then seconds=$left; fi
+  if ((seconds <= 0)); then
+    echo "== $name: skipped, the call has no time left" | tee "$out/$name.txt"
+    return 124
+  fi
+  echo "== $name (${seconds} s at most): $*"
   timeout "$seconds" "$@" 2>&1 | tee "$out/$name.txt"
 }
 
