@@ -51,5 +51,7 @@ def distillation_dataset(
     # list of per-row arrays took 22 s (and again at every resumption).
     column = pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1)), labels.shape[1])
     # Rows give the label as a tensor, which the collator stacks; it converted a list of floats one by one,
-    # 21 ms of the 104 ms a batch of 512 cost a DataLoader worker (rendering is the rest).
-    return dataset.add_column("label", column).with_format("torch", columns=["label"], output_all_columns=True)
+    # 21 ms of the 104 ms a batch of 512 cost a DataLoader worker (rendering is the rest). Every column is
+    # formatted (strings stay strings) so that rows keep the column order: formatting the label alone puts
+    # it first, and sentence-transformers' collator then warns that 'anchor' is not the first column.
+    return dataset.add_column("label", column).with_format("torch")

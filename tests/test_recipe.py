@@ -12,6 +12,7 @@ import torch
 import yaml
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer import SentenceTransformerDataCollator
 from transformers import TrainerCallback
 
 from pixel_st import new_model
@@ -91,6 +92,18 @@ def test_parallel_distillation_regresses_both_sides_onto_the_english_vector(data
     label = dataset[0]["label"]  # a tensor, which the collator stacks
     assert isinstance(label, torch.Tensor) and isinstance(dataset[0]["anchor"], str)
     assert torch.allclose(label, teacher.encode([dataset[0]["anchor"]], convert_to_tensor=True)[0])
+
+
+def test_distillation_rows_keep_the_anchor_first(data_dir, caplog):
+    """The stock collator reads each row's keys in order and warns that MNRL-style losses take the first
+    column as the anchor when 'anchor' is not first: the label column must come last in a row."""
+    teacher = new_model("tiny", seed=1)
+    pairs = stage_dataset({"type": "parallel", "path": "parallel/en-fr.tsv.gz", "limit": 4}, data_dir)
+    rows = [distillation_dataset(teacher, pairs)[i] for i in range(4)]
+    with caplog.at_level("WARNING"):
+        batch = SentenceTransformerDataCollator(preprocess_fn=teacher.preprocess)(rows)
+    assert list(rows[0]) == ["anchor", "positive", "label"]
+    assert "is at index" not in caplog.text and batch["label"].shape == (4, 64)
 
 
 class _Interrupt(TrainerCallback):
