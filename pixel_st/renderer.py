@@ -37,19 +37,20 @@ LEFT_PAD = 2  # px before the text, as in PIXEL
 RIGHT_PAD = 2  # px after the text before rounding up to the next patch, as in PIXEL
 WHITE = 255
 
-# Line and paragraph separators would start a second line; tabs and other blanks become a plain space.
-_BLANKS = re.compile("[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]")
-# The other control characters (C0, DEL, C1) have no glyph: Pango draws a hex box and counts a missing glyph.
+# Control characters that are not whitespace (C0, DEL, C1) have no glyph: Pango would draw a hex box and
+# count a missing glyph.
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 def clean_text(text: str) -> str:
-    """Make any Python string safe to lay out on one line.
+    """Make any Python string safe to lay out on one line, with its whitespace as a tokenizer sees it.
 
-    Line breaks and tabs become spaces; other control characters (e.g. the C1 codes of mis-decoded
-    Windows-1252 quotes) and lone surrogates (not encodable as UTF-8) become U+FFFD, the replacement glyph.
+    Every run of whitespace (spaces, tabs, line breaks, no-break and other Unicode spaces) becomes one
+    space, and none is kept at either end: on a strip a stray space would move every glyph after it.
+    Other control characters (e.g. the C1 codes of mis-decoded Windows-1252 quotes) and lone surrogates
+    (not encodable as UTF-8) become U+FFFD, the replacement glyph.
     """
-    text = _CONTROLS.sub("\ufffd", _BLANKS.sub(" ", text))
+    text = " ".join(_CONTROLS.sub("\ufffd", text).split())
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -54,12 +54,16 @@ def test_text_is_vertically_centred(renderer):
     assert abs(rows.min() - (15 - rows.max())) <= 3
 
 
-def test_newlines_render_as_spaces(renderer):
-    assert np.array_equal(renderer.render("two\nlines\r\nhere"), renderer.render("two lines  here"))
+def test_whitespace_renders_as_a_tokenizer_sees_it(renderer):
+    """Runs of any whitespace are one space and the ends have none: a stray space would shift every glyph."""
+    plain = renderer.render("two lines here")
+    for messy in ("two\nlines\r\nhere", "  two  lines here ", "two\tlines\u00a0\u3000here\u2028", "\ntwo lines here\n\n"):
+        assert np.array_equal(renderer.render(messy), plain), repr(messy)
+    assert np.array_equal(renderer.render(" \t\n "), renderer.render(""))
 
 
 def test_clean_text_handles_unencodable_input():
-    assert clean_text("a\x00b\ud800c") == "a\ufffdb\ufffdc"
+    assert clean_text(" a\x00b\ud800c \x85") == "a\ufffdb\ufffdc"
 
 
 def test_control_characters_draw_the_replacement_glyph_not_a_missing_one(caplog):
