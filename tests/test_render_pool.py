@@ -52,6 +52,18 @@ def test_pickled_copies_render_in_process():
     assert model[0].render_workers == 3
 
 
+def test_sentence_transformers_multi_process_pool_encodes_the_same():
+    """The stock pool pickles the module (after it has drawn, so with a cairo canvas) into spawned processes."""
+    model = new_model("tiny", seed=0)
+    model[0].render_workers = 2
+    expected = model.encode(TEXTS, batch_size=64)
+    pool = model.start_multi_process_pool(["cpu", "cpu"])
+    try:
+        np.testing.assert_allclose(model.encode(TEXTS, pool=pool, chunk_size=20), expected, atol=1e-6)
+    finally:
+        model.stop_multi_process_pool(pool)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, "4", True])
 def test_render_workers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="render_workers"):
