@@ -189,10 +189,21 @@ class PixelEncoder(InputModule):
         revision: str | None = None,
         local_files_only: bool = False,
         model_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
         **kwargs: Any,
     ) -> PixelEncoder:
         """Called by ``SentenceTransformer(...)``; ``model_kwargs`` may hold ``dtype`` (or ``torch_dtype``:
-        a torch dtype, its name, or ``"auto"`` for the stored one), ``attn_implementation`` and ``render_workers``."""
+        a torch dtype, its name, or ``"auto"`` for the stored one), ``attn_implementation`` and ``render_workers``;
+        ``config_kwargs`` override backbone config values (e.g. dropout for fine-tuning)."""
+        if backend != "torch":
+            raise ValueError(f"PixelEncoder runs on the torch backend only, not backend={backend!r}")
+        if processor_kwargs:
+            raise ValueError(
+                f"PixelEncoder takes no processor_kwargs (got {sorted(processor_kwargs)}): the renderer's settings "
+                "are the model's own (renderer_config.json), and changing them would change its embeddings"
+            )
         folder = cls.load_dir_path(
             model_name_or_path,
             subfolder=subfolder,
@@ -207,11 +218,16 @@ class PixelEncoder(InputModule):
         unknown = sorted(set(options) - LOAD_OPTIONS)
         if unknown:
             raise ValueError(f"PixelEncoder does not take model_kwargs {unknown}; it takes {sorted(LOAD_OPTIONS)}")
-        return cls.from_folder(folder, **options)
+        return cls.from_folder(folder, config_overrides=config_kwargs, **options)
 
     @classmethod
     def from_folder(
-        cls, folder: str, dtype: torch.dtype | str | None = None, attn_implementation: str | None = None, render_workers: int = 0
+        cls,
+        folder: str,
+        dtype: torch.dtype | str | None = None,
+        attn_implementation: str | None = None,
+        render_workers: int = 0,
+        config_overrides: dict[str, Any] | None = None,
     ) -> PixelEncoder:
         """Load from a local folder written by :meth:`save`; every problem names the file at fault.
 
@@ -226,6 +242,11 @@ class PixelEncoder(InputModule):
             config = ViTMAEConfig.from_json_file(config_path)
         except (ValueError, TypeError) as error:
             raise ValueError(f"Corrupt backbone config {config_path}: {error}") from None
+        if config_overrides:
+            unknown = sorted(key for key in config_overrides if not hasattr(config, key))
+            if unknown:
+                raise ValueError(f"config_kwargs {unknown} are not settings of the backbone config {config_path}")
+            config.update(config_overrides)
         if attn_implementation is not None:
             config._attn_implementation = attn_implementation
         with torch.device("meta"):  # no random initialisation: every tensor comes from the file

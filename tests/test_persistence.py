@@ -93,7 +93,26 @@ def test_model_kwargs_choose_dtype_and_attention(tiny_model, tiny_model_dir, tmp
     assert stored.dtype == torch.float16
 
 
-@pytest.mark.parametrize("kwargs, message", [({"colour": "red"}, "does not take model_kwargs"), ({"dtype": "int8"}, "dtype")])
-def test_bad_model_kwargs_are_named(tiny_model_dir, kwargs, message):
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"model_kwargs": {"colour": "red"}}, "does not take model_kwargs"),
+        ({"model_kwargs": {"dtype": "int8"}}, "dtype"),
+        ({"config_kwargs": {"hidden_dropout": 0.1}}, r"config_kwargs \['hidden_dropout'\]"),
+        ({"processor_kwargs": {"font_size": 12}}, "no processor_kwargs"),
+        ({"backend": "onnx"}, "torch backend only"),
+    ],
+)
+def test_bad_load_options_are_named(tiny_model_dir, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        SentenceTransformer(str(tiny_model_dir), trust_remote_code=True, model_kwargs=kwargs)
+        SentenceTransformer(str(tiny_model_dir), trust_remote_code=True, **kwargs)
+
+
+def test_config_kwargs_set_the_backbones_dropout(tiny_model, tiny_model_dir):
+    model = SentenceTransformer(str(tiny_model_dir), trust_remote_code=True, config_kwargs={"hidden_dropout_prob": 0.3})
+    rates = {module.p for module in model[0].vit.modules() if isinstance(module, torch.nn.Dropout)}
+    assert model[0].vit.config.hidden_dropout_prob == 0.3 and 0.3 in rates
+    model.eval()
+    torch.testing.assert_close(
+        model.encode(SENTENCES, convert_to_tensor=True), tiny_model.encode(SENTENCES, convert_to_tensor=True), atol=1e-6, rtol=0
+    )
