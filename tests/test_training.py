@@ -59,3 +59,24 @@ def test_embedding_similarity_evaluator_runs(data_dir, tiny_model):
     evaluator = EmbeddingSimilarityEvaluator(first, second, scores, name="stsb-dev")
     results = evaluator(tiny_model)
     assert -1 <= results["stsb-dev_spearman_cosine"] <= 1
+
+
+def test_gradient_checkpointing_keeps_fewer_activations_and_the_same_gradients():
+    """The trainer's ``gradient_checkpointing=True`` calls this; our forward must run the layers through
+    transformers' checkpointing wrapper, or the switch would silently save nothing."""
+    texts = ["A man is playing a guitar.", "A woman slices an onion on a wooden board."] * 4
+
+    def run(checkpointing):
+        model = new_model("tiny", seed=0).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+            loss = model(model.preprocess(texts))["sentence_embedding"][:, 0].sum()
+        loss.backward()
+        return sum(saved), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    plain_saved, plain_grads = run(False)
+    checkpointed_saved, checkpointed_grads = run(True)
+    assert checkpointed_saved < plain_saved / 2
+    torch.testing.assert_close(checkpointed_grads, plain_grads, atol=1e-6, rtol=1e-4)
