@@ -135,7 +135,11 @@ class PixelEncoder(InputModule):
     def preprocess(
         self, inputs: Sequence[str], prompt: str | None = None, max_length: int | None = None, **kwargs: Any
     ) -> dict[str, torch.Tensor]:
-        """Render a batch of strings; ``max_length`` (patches) may shorten strips below ``max_seq_length``."""
+        """Render a batch of strings; ``max_length`` (patches) may shorten strips below ``max_seq_length``.
+
+        With a ``prompt`` (drawn before each text), ``prompt_length`` says how many leading patches hold only
+        the prompt, for ``Pooling(include_prompt=False)`` to leave out.
+        """
         for index, item in enumerate(inputs):
             if not isinstance(item, str):
                 raise TypeError(
@@ -147,7 +151,10 @@ class PixelEncoder(InputModule):
         count, patches = len(pixels), pixels.shape[2] // size
         patch_rows = torch.from_numpy(pixels).view(count, size, patches, size).transpose(1, 2).reshape(count, patches, -1)
         attention_mask = torch.arange(patches)[None, :] < torch.from_numpy(lengths)[:, None]
-        return {"pixel_values": patch_rows, "attention_mask": attention_mask.long()}
+        features = {"pixel_values": patch_rows, "attention_mask": attention_mask.long()}
+        if prompt:
+            features["prompt_length"] = self.renderer.prefix_patches(prompt, max_length)
+        return features
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         mask = features["attention_mask"]

@@ -228,6 +228,22 @@ class TextRenderer:
             raise ValueError(f"max_patches must be >= 2, got {max_patches}")
         return min(max_patches, self.max_seq_length)
 
+    def prefix_patches(self, prefix: str, max_patches: int | None = None) -> int:
+        """How many patches at the start of a strip hold nothing but ``prefix`` when a text follows it (as
+        a prompt does): the patches it fills completely, so the one it shares with the text is not counted,
+        nor the black patch. Right-to-left prefixes count 0, with a warning: the bidi algorithm may draw
+        them to the right of a left-to-right text."""
+        prefix = clean_text(prefix)[: self.max_pixels]
+        if not prefix:
+            return 0
+        if Pango.find_base_dir(prefix, -1) == Pango.Direction.RTL:
+            logger.warning("Cannot tell which patches the right-to-left prompt %r fills; none are counted.", prefix[:80])
+            return 0
+        layout = self._ensure_canvas().layout
+        layout.set_text(prefix, -1)
+        filled = (LEFT_PAD + layout.get_pixel_size()[0]) // self.patch_size
+        return min(filled, self._limit(max_patches) - 1)
+
     def render(self, text: str, max_patches: int | None = None) -> np.ndarray:
         """Render one text to a uint8 array (patch_size, n * patch_size); the last patch is the black one."""
         pixels, lengths = self.render_batch([text], max_patches)

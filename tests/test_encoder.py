@@ -107,3 +107,32 @@ def test_forward_compiles_as_one_graph(tiny_model):
         features = tiny_model[0].preprocess(texts)
         expected = tiny_model[0](dict(features))["token_embeddings"]
         torch.testing.assert_close(compiled(dict(features))["token_embeddings"], expected, atol=1e-5, rtol=0)
+
+
+def test_include_prompt_false_pools_only_the_patches_after_the_prompt(tiny_model):
+    prompt, texts = "Represent this sentence for retrieval: ", ["A man is playing a guitar.", "Kurz."]
+    features = tiny_model.preprocess(texts, prompt=prompt)
+    skipped = features["prompt_length"]
+    assert skipped == tiny_model[0].renderer.prefix_patches(prompt) >= 10
+    # the skipped patches hold the prompt alone: the same pixels as the prompt drawn by itself
+    alone = tiny_model.preprocess([prompt.strip()])["pixel_values"][0, :skipped]
+    assert torch.equal(features["pixel_values"][:, :skipped], alone.expand(len(texts), -1, -1))
+
+    patches = tiny_model.encode(texts, prompt=prompt, output_value="token_embeddings", convert_to_numpy=False)
+    expected = torch.stack([torch.nn.functional.normalize(p[skipped:].mean(0), dim=0) for p in patches])
+    pooling = tiny_model[1]
+    pooling.include_prompt = False
+    try:
+        without_prompt = tiny_model.encode(texts, prompt=prompt, convert_to_tensor=True)
+    finally:
+        pooling.include_prompt = True
+    torch.testing.assert_close(without_prompt, expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(without_prompt, tiny_model.encode(texts, prompt=prompt, convert_to_tensor=True), atol=1e-3)
+
+
+def test_prompt_patches_count_only_whole_left_to_right_patches(tiny_model):
+    renderer = tiny_model[0].renderer
+    assert renderer.prefix_patches("") == renderer.prefix_patches("I: ") == 0  # shares its only patch with the text
+    assert renderer.prefix_patches("سؤال: ") == 0  # right-to-left: may be drawn after the text
+    assert renderer.prefix_patches("word " * 500) == renderer.max_seq_length - 1  # the black patch stays
+    assert renderer.prefix_patches("word " * 500, max_patches=10) == 9
