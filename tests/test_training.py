@@ -61,6 +61,7 @@ def test_embedding_similarity_evaluator_runs(data_dir, tiny_model):
     assert -1 <= results["stsb-dev_spearman_cosine"] <= 1
 
 
+@pytest.mark.filterwarnings("ignore:`gradient_checkpointing_enable` is deprecated:FutureWarning")  # transformers' rename
 def test_gradient_checkpointing_keeps_fewer_activations_and_the_same_gradients():
     """The trainer's ``gradient_checkpointing=True`` calls this; our forward must run the layers through
     transformers' checkpointing wrapper, or the switch would silently save nothing."""
