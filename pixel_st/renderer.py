@@ -104,6 +104,7 @@ class TextRenderer:
             check_family(self.font)
         self._canvas = _Canvas()
         self._warned_unknown_glyphs = False
+        self._warned_rtl_prefix = False
         self._baseline_y = self._fixed_baseline()
 
     @property
@@ -237,7 +238,9 @@ class TextRenderer:
         if not prefix:
             return 0
         if Pango.find_base_dir(prefix, -1) == Pango.Direction.RTL:
-            logger.warning("Cannot tell which patches the right-to-left prompt %r fills; none are counted.", prefix[:80])
+            if not self._warned_rtl_prefix:
+                self._warned_rtl_prefix = True
+                logger.warning("Cannot tell which patches the right-to-left prompt %r fills; none are counted.", prefix[:80])
             return 0
         layout = self._ensure_canvas().layout
         layout.set_text(prefix, -1)
