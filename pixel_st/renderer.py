@@ -104,7 +104,7 @@ class TextRenderer:
             check_family(self.font)
         self._canvas = _Canvas()
         self._warned_unknown_glyphs = False
-        self._warned_rtl_prefix = False
+        self._warned_prefix_direction = False
         self._baseline_y = self._fixed_baseline()
 
     @property
@@ -232,15 +232,19 @@ class TextRenderer:
     def prefix_patches(self, prefix: str, max_patches: int | None = None) -> int:
         """How many patches at the start of a strip hold nothing but ``prefix`` when a text follows it (as
         a prompt does): the patches it fills completely, so the one it shares with the text is not counted,
-        nor the black patch. Right-to-left prefixes count 0, with a warning: the bidi algorithm may draw
-        them to the right of a left-to-right text."""
+        nor the black patch. A prefix that does not start left-to-right (right-to-left, or only digits and
+        punctuation) counts 0, with a warning: the bidi algorithm may draw it to the right of the text."""
         prefix = clean_text(prefix)[: self.max_pixels]
         if not prefix:
             return 0
-        if Pango.find_base_dir(prefix, -1) == Pango.Direction.RTL:
-            if not self._warned_rtl_prefix:
-                self._warned_rtl_prefix = True
-                logger.warning("Cannot tell which patches the right-to-left prompt %r fills; none are counted.", prefix[:80])
+        if Pango.find_base_dir(prefix, -1) != Pango.Direction.LTR:
+            if not self._warned_prefix_direction:
+                self._warned_prefix_direction = True
+                logger.warning(
+                    "Cannot tell which patches the prompt %r fills (it has no left-to-right letter before any "
+                    "right-to-left one); none are counted.",
+                    prefix[:80],
+                )
             return 0
         layout = self._ensure_canvas().layout
         layout.set_text(prefix, -1)

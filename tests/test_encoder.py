@@ -133,6 +133,7 @@ def test_include_prompt_false_pools_only_the_patches_after_the_prompt(tiny_model
 def test_prompt_patches_count_only_whole_left_to_right_patches(tiny_model):
     renderer = tiny_model[0].renderer
     assert renderer.prefix_patches("") == renderer.prefix_patches("I: ") == 0  # shares its only patch with the text
-    assert renderer.prefix_patches("سؤال: ") == 0  # right-to-left: may be drawn after the text
+    # right-to-left, or no direction of its own: the bidi algorithm may draw it after the text
+    assert renderer.prefix_patches("سؤال: ") == renderer.prefix_patches("1234567890 >>> ") == 0
     assert renderer.prefix_patches("word " * 500) == renderer.max_seq_length - 1  # the black patch stays
     assert renderer.prefix_patches("word " * 500, max_patches=10) == 9
