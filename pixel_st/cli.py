@@ -29,7 +29,9 @@ def _print_similarity(texts: list[str], embeddings: np.ndarray) -> None:
 def cmd_new(args: argparse.Namespace) -> None:
     from pixel_st.model import new_model
 
-    model = new_model(args.preset, seed=args.seed, max_seq_length=args.max_seq_length, font=args.font)
+    model = new_model(
+        args.preset, seed=args.seed, max_seq_length=args.max_seq_length, font=args.font, word_aligned=args.word_aligned
+    )
     model.save(args.out_dir)
     print(f"Saved a freshly initialised '{args.preset}' pixel_st model to {args.out_dir}")
 
@@ -64,7 +66,7 @@ def cmd_render(args: argparse.Namespace) -> None:
 
     from pixel_st.renderer import TextRenderer
 
-    renderer = TextRenderer(font=args.font, max_seq_length=args.max_seq_length)
+    renderer = TextRenderer(font=args.font, max_seq_length=args.max_seq_length, word_aligned=args.word_aligned)
     strip = renderer.render(args.text)
     image = np.repeat(strip[:, :, None], 3, axis=2)
     image = np.repeat(np.repeat(image, args.scale, axis=0), args.scale, axis=1)
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--max-seq-length", type=int, default=64, help="patches per strip (default 64)")
     new.add_argument("--font", default="Noto Sans", help="font family name or font file")
     new.add_argument("--seed", type=int, default=0)
+    new.add_argument("--word-aligned", action="store_true", help="start every word at a patch boundary")
     new.set_defaults(run=cmd_new)
 
     encode = commands.add_parser("encode", help="embed texts with a saved model")
@@ -178,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--max-seq-length", type=int, default=64)
     render.add_argument("--scale", type=int, default=1, help="enlarge the picture by this factor")
     render.add_argument("--grid", action="store_true", help="mark patch boundaries")
+    render.add_argument("--word-aligned", action="store_true", help="start every word at a patch boundary")
     render.set_defaults(run=cmd_render)
 
     convert = commands.add_parser("convert", help="convert a PIXEL / Pixel-Linguist checkpoint (hub id or folder)")

@@ -10,6 +10,7 @@ See ``recipes/*.yaml`` and docs/training.md for the format.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -36,6 +37,7 @@ from pixel_st.distill_loss import TeacherContrastiveLoss
 from pixel_st.length_sampler import LengthGroupedBatchSampler
 from pixel_st.model import new_model
 from pixel_st.pairs import augmented_pairs
+from pixel_st.renderer import TextRenderer
 from pixel_st.report import load_any
 from pixel_st.stage_selection import chosen_stage, score_stage, selection_files
 from pixel_st.sts import read_sts
@@ -99,9 +101,14 @@ def load_recipe(path: str | Path) -> dict:
 
 
 def starting_model(spec: dict) -> SentenceTransformer:
-    """``{preset: small}`` (fresh), ``{convert: Team-PIXEL/pixel-base}`` or ``{path: folder-or-hub-id}``."""
+    """``{preset: small}`` (fresh; other keys but ``seed`` are renderer settings, e.g. ``word_aligned: true``),
+    ``{convert: Team-PIXEL/pixel-base}`` or ``{path: folder-or-hub-id}``."""
     if "preset" in spec:
-        return new_model(spec["preset"], seed=spec.get("seed", 0), max_seq_length=spec.get("max_seq_length", 64))
+        settings = {key: value for key, value in spec.items() if key not in ("preset", "seed")}
+        unknown = sorted(set(settings) - set(inspect.signature(TextRenderer).parameters))
+        if unknown:
+            raise ValueError(f"model: {unknown} are not renderer settings (a fresh model takes preset, seed and those)")
+        return new_model(spec["preset"], seed=spec.get("seed", 0), **settings)
     if "convert" in spec:
         from pixel_st.convert import convert
 

@@ -78,6 +78,11 @@ class TextRenderer:
         patch_size: patch side in pixels, also the strip height.
         max_seq_length: the most patches a strip may have, black patch included.
         fallback_fonts_dir: optional folder of font files registered for glyphs the main font lacks.
+        word_aligned: start every word at a patch boundary (2 px in, like the first word) instead of
+            drawing the text continuously as PIXEL does. A word then looks the same in every patch it
+            fills whatever precedes it, and a typo changes only its own word's patches; the cost is about
+            12 % more patches (STS-B sentences). Words are split at spaces, so unspaced scripts (Chinese,
+            Japanese, Thai) stay continuous. Off for PIXEL and Pixel-Linguist checkpoints.
     """
 
     def __init__(
@@ -88,16 +93,20 @@ class TextRenderer:
         patch_size: int = 16,
         max_seq_length: int = 64,
         fallback_fonts_dir: str | None = None,
+        word_aligned: bool = False,
     ) -> None:
         if not isinstance(font, str) or not font:
             raise ValueError(f"font must be a family name or a font file path, got {font!r}")
         if font_size <= 0 or dpi <= 0 or patch_size <= 0:
             raise ValueError("font_size, dpi and patch_size must be positive")
+        if not isinstance(word_aligned, bool):
+            raise ValueError(f"word_aligned must be true or false, got {word_aligned!r}")
         self.font = os.path.abspath(font) if is_font_path(font) else font
         self.font_size = font_size
         self.dpi = dpi
         self.patch_size = patch_size
         self.fallback_fonts_dir = os.path.abspath(fallback_fonts_dir) if fallback_fonts_dir else None
+        self.word_aligned = word_aligned
         self.max_seq_length = max_seq_length
         self.family = self._register_fonts()
         if not is_font_path(self.font):
@@ -140,6 +149,11 @@ class TextRenderer:
         description.set_size(round(self.font_size * Pango.SCALE))
         layout.set_font_description(description)
         layout.set_single_paragraph_mode(True)
+        if self.word_aligned:  # a tab stop at every patch boundary; _set_text turns spaces into tabs
+            tabs = Pango.TabArray.new(self.max_seq_length, True)
+            for i in range(self.max_seq_length):
+                tabs.set_tab(i, Pango.TabAlign.LEFT, (i + 1) * self.patch_size)
+            layout.set_tabs(tabs)
         return layout
 
     def _ensure_canvas(self) -> _Canvas:
@@ -183,7 +197,10 @@ class TextRenderer:
 
     def _set_text(self, layout: Pango.Layout, text: str, limit: int) -> int:
         """Lay out ``text``; return its width in px. RTL text too wide for the strip is cut to the prefix
-        that fits, so the strip shows the sentence's beginning (LTR text is simply clipped on the right)."""
+        that fits, so the strip shows the sentence's beginning (LTR text is simply clipped on the right).
+        ``text`` is cleaned (single spaces), so word alignment only has to turn each space into a tab."""
+        if self.word_aligned:
+            text = text.replace(" ", "\t")
         layout.set_text(text, -1)
         width = layout.get_pixel_size()[0]
         if width <= limit or Pango.find_base_dir(text, -1) != Pango.Direction.RTL:
@@ -233,7 +250,9 @@ class TextRenderer:
         """How many patches at the start of a strip hold nothing but ``prefix`` when a text follows it (as
         a prompt does): the patches it fills completely, so the one it shares with the text is not counted,
         nor the black patch. A prefix that does not start left-to-right (right-to-left, or only digits and
-        punctuation) counts 0, with a warning: the bidi algorithm may draw it to the right of the text."""
+        punctuation) counts 0, with a warning: the bidi algorithm may draw it to the right of the text.
+        Word-aligned, a prefix ending in whitespace also fills the patch of its last word."""
+        separated = self.word_aligned and prefix[-1:].isspace()
         prefix = clean_text(prefix)[: self.max_pixels]
         if not prefix:
             return 0
@@ -247,8 +266,8 @@ class TextRenderer:
                 )
             return 0
         layout = self._ensure_canvas().layout
-        layout.set_text(prefix, -1)
-        filled = (LEFT_PAD + layout.get_pixel_size()[0]) // self.patch_size
+        width = self._set_text(layout, prefix + " " if separated else prefix, self.max_pixels)
+        filled = (LEFT_PAD + width) // self.patch_size
         return min(filled, self._limit(max_patches) - 1)
 
     def render(self, text: str, max_patches: int | None = None) -> np.ndarray:
@@ -288,6 +307,7 @@ class TextRenderer:
             "patch_size": self.patch_size,
             "max_seq_length": self.max_seq_length,
             "fallback_fonts_dir": self.fallback_fonts_dir,
+            "word_aligned": self.word_aligned,
         }
 
     def save(self, folder: str) -> None:

@@ -302,3 +302,12 @@ def test_cli_plan_prints_the_stages_and_trains_nothing(tmp_path, data_dir, capsy
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split() == ["nli", "64", "3", "6", "144"] and lines[-1].split() == ["total", "6", "144"]
     assert not (tmp_path / "run").exists()
+
+
+def test_fresh_model_spec_takes_renderer_settings():
+    from pixel_st.recipe import starting_model
+
+    model = starting_model({"preset": "tiny", "seed": 0, "max_seq_length": 32, "word_aligned": True})
+    assert model[0].renderer.word_aligned is True and model.max_seq_length == 32
+    with pytest.raises(ValueError, match="wordaligned"):
+        starting_model({"preset": "tiny", "wordaligned": True})

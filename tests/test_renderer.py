@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import subprocess
 import sys
@@ -146,3 +147,49 @@ def test_font_file_and_fallback_folder_save_and_load(font_file, tmp_path):
     loaded = TextRenderer.load(str(tmp_path))
     assert loaded.font.startswith(str(tmp_path))
     assert np.array_equal(loaded.render("Font files travel with the model."), renderer.render("Font files travel with the model."))
+
+
+def _word_patches(renderer: TextRenderer, prefix: str, word: str) -> tuple[np.ndarray, np.ndarray]:
+    """The patches ``word`` fills after ``prefix`` (black patch dropped) and those it fills alone."""
+    alone = renderer.render(word)[:, :-16]
+    after = renderer.render(f"{prefix} {word}")[:, :-16]
+    return after[:, -alone.shape[1] :], alone
+
+
+@pytest.mark.parametrize("prefix", ["a", "The", "A quick", "Zebras graze", "I, too, have"])
+def test_word_aligned_words_look_the_same_whatever_precedes_them(prefix):
+    aligned = TextRenderer(word_aligned=True)
+    after, alone = _word_patches(aligned, prefix, "flute")
+    assert np.array_equal(after, alone)
+    # Continuous (PIXEL) rendering draws the word at an offset that depends on the prefix's width.
+    assert not np.array_equal(*_word_patches(TextRenderer(), prefix, "flute"))
+
+
+def test_word_aligned_typo_leaves_the_other_words_patches_alone():
+    clean, typo = "The cat sat on the mat.", "The caat sat on the mat."
+    for word_aligned, same_tail in [(True, True), (False, False)]:
+        renderer = TextRenderer(word_aligned=word_aligned)
+        tail = renderer.render("sat on the mat.").shape[1] - 16
+        a, b = renderer.render(clean)[:, :-16], renderer.render(typo)[:, :-16]
+        assert np.array_equal(a[:, -tail:], b[:, -tail:]) is same_tail
+
+
+def test_word_aligned_setting_saves_and_old_configs_load_continuous(tmp_path):
+    TextRenderer(word_aligned=True).save(str(tmp_path))
+    assert TextRenderer.load(str(tmp_path)).word_aligned is True
+    config = tmp_path / "renderer_config.json"
+    settings = json.loads(config.read_text())
+    del settings["word_aligned"]  # as written before the setting existed
+    config.write_text(json.dumps(settings))
+    assert TextRenderer.load(str(tmp_path)).word_aligned is False
+    with pytest.raises(ValueError, match="word_aligned"):
+        TextRenderer(word_aligned="yes")
+
+
+def test_word_aligned_prompt_ending_in_a_space_fills_its_last_patch():
+    aligned, prompt, text = TextRenderer(word_aligned=True), "query: ", "A man plays a flute."
+    filled = aligned.prefix_patches(prompt)
+    assert filled == aligned.render(prompt).shape[1] // 16 - 1  # every patch the prompt draws on
+    assert filled == TextRenderer().prefix_patches(prompt) + 1  # continuous: the last one is shared
+    assert np.array_equal(aligned.render(prompt + text)[:, filled * 16 :], aligned.render(text))
+    assert aligned.prefix_patches(prompt.strip()) == filled - 1  # glued to the text: shared again
