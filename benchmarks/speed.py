@@ -1,7 +1,7 @@
 """Encode and render speed, measured side by side in one run (CPU here, GPU when there is one).
 
     python benchmarks/speed.py [--preset small] [--sentences 3000] [--batch-size 128] [--full-strip 256]
-                               [--render-workers N] [--compile] [--profile]
+                               [--render-workers N] [--compile] [--profile] [--word-aligned]
 
 Prints, with the device name:
 - rendering: sentences/s on one core for TextRenderer.render_batch and for a bare Pango layout loop, and
@@ -141,14 +141,16 @@ def main() -> None:
     parser.add_argument("--minilm", default="all-MiniLM-L6-v2", help="the text model to compare with: a name "
                         "load_any resolves, a folder (e.g. .devteacher on the device), or 'none' to skip it")
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
+    parser.add_argument("--word-aligned", action="store_true", help="render and encode with word-aligned strips")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     preset = args.preset or ("base" if device == "cuda" else "small")
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     sentences = sts_sentences(args.data, args.sentences)
-    print(f"device: {name}; preset {preset}; {len(sentences)} STS-B dev sentences; batch {args.batch_size}")
+    aligned = "; word-aligned" if args.word_aligned else ""
+    print(f"device: {name}; preset {preset}; {len(sentences)} STS-B dev sentences; batch {args.batch_size}{aligned}")
 
-    renderer = TextRenderer()
+    renderer = TextRenderer(word_aligned=args.word_aligned)
     ours = rate(lambda: renderer.render_batch(sentences), len(sentences))
     bare = rate(lambda: bare_pango_loop(sentences), len(sentences))
     print(f"render, one core:   pixel_st {ours:8.0f}/s   bare Pango loop {bare:8.0f}/s   ratio {ours / bare:.2f}")
@@ -157,7 +159,7 @@ def main() -> None:
     pool.close()
     print(f"render, {args.render_workers} worker processes: {pooled:8.0f}/s   ({pooled / ours:.2f}x one core)")
 
-    model = new_model(preset, seed=0, device=device, max_seq_length=529)
+    model = new_model(preset, seed=0, device=device, max_seq_length=529, word_aligned=args.word_aligned)
     model.max_seq_length = 64  # the paper's sentence setting; the 529-row table serves the baseline
     if device == "cuda":
         model.to(torch.bfloat16)
