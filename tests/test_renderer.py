@@ -193,3 +193,11 @@ def test_word_aligned_prompt_ending_in_a_space_fills_its_last_patch():
     assert filled == TextRenderer().prefix_patches(prompt) + 1  # continuous: the last one is shared
     assert np.array_equal(aligned.render(prompt + text)[:, filled * 16 :], aligned.render(text))
     assert aligned.prefix_patches(prompt.strip()) == filled - 1  # glued to the text: shared again
+
+
+@pytest.mark.parametrize("text", ["一个男人在弹吉他。", "東京タワーです"])
+def test_word_aligned_chinese_and_japanese_characters_take_a_patch_each(text):
+    aligned = TextRenderer(word_aligned=True)
+    strip = aligned.render(text)
+    for index, character in enumerate(text):
+        assert np.array_equal(strip[:, index * 16 : (index + 1) * 16], aligned.render(character)[:, :16]), character
