@@ -4,7 +4,7 @@
 
 Renders the STS-B dev sentences and a line in each of seven scripts with the renderer of a model folder
 (default: the shipped default model, whose font is a file inside the folder) and with the default
-``TextRenderer`` (font chosen by fontconfig), and prints a SHA-256 of the pixels and strip lengths of
+``TextRenderer`` (font chosen by fontconfig), continuous and word-aligned, and prints a SHA-256 of the pixels and strip lengths of
 each, with the Pango and cairo versions. A model trained on the GPU machine's rendering kit sees what
 users' machines render only if the digests printed there and here are equal.
 """
@@ -45,8 +45,13 @@ def main() -> None:
     first, second, _ = read_sts(args.data)
     texts = first + second + SCRIPTS
     print(f"Pango {Pango.version_string()}, cairo {cairo.cairo_version_string()}; {len(texts)} texts")
-    for name, renderer in (("model folder", TextRenderer.load(args.model)), ("default TextRenderer", TextRenderer())):
-        print(f"{name:21s} {os.path.basename(renderer.font):24s} {digest(renderer, texts)}")
+    renderers = {
+        "model folder": TextRenderer.load(args.model),
+        "default TextRenderer": TextRenderer(),
+        "the same, word-aligned": TextRenderer(word_aligned=True),
+    }
+    for name, renderer in renderers.items():
+        print(f"{name:22s} {os.path.basename(renderer.font):24s} {digest(renderer, texts)}")
 
 
 if __name__ == "__main__":
