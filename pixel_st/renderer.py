@@ -28,6 +28,7 @@ except (ImportError, ValueError) as error:  # ValueError: "Namespace Pango not a
     ) from error
 
 from pixel_st.fonts import check_family, font_files_in, is_font_path, register_font_file  # noqa: E402
+from pixel_st.word_images import WordImages  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class TextRenderer:
         if not is_font_path(self.font):
             check_family(self.font)
         self._canvas = _Canvas()
+        self._word_images = WordImages(self)
         self._warned_unknown_glyphs = False
         self._warned_prefix_direction = False
         self._baseline_y = self._fixed_baseline()
@@ -134,7 +136,8 @@ class TextRenderer:
             raise ValueError(f"max_seq_length must be an int >= 2 (a text patch and the black patch), got {value!r}")
         self._max_seq_length = value
         if getattr(self, "_canvas", None) is not None:
-            self._canvas = _Canvas()  # surfaces are sized by max_seq_length
+            self._canvas = _Canvas()  # surfaces, and word images cut at their edge, are sized by max_seq_length
+            self._word_images = WordImages(self)
 
     @property
     def max_pixels(self) -> int:
@@ -142,7 +145,9 @@ class TextRenderer:
 
     # -- drawing state, rebuilt per thread and after unpickling -------------------------------------------
 
-    def _layout(self) -> Pango.Layout:
+    def _layout(self, tab_stops: int | None = None) -> Pango.Layout:
+        """A Pango layout in the renderer's font; word-aligned, with a tab stop at each of the first
+        ``tab_stops`` (default: max_seq_length) patch boundaries."""
         fontmap = PangoCairo.FontMap.new()
         context = fontmap.create_context()
         PangoCairo.context_set_resolution(context, self.dpi)
@@ -158,8 +163,9 @@ class TextRenderer:
         layout.set_font_description(description)
         layout.set_single_paragraph_mode(True)
         if self.word_aligned:  # a tab stop at every patch boundary; _set_text turns spaces into tabs
-            tabs = Pango.TabArray.new(self.max_seq_length, True)
-            for i in range(self.max_seq_length):
+            tab_stops = tab_stops or self.max_seq_length
+            tabs = Pango.TabArray.new(tab_stops, True)
+            for i in range(tab_stops):
                 tabs.set_tab(i, Pango.TabAlign.LEFT, (i + 1) * self.patch_size)
             layout.set_tabs(tabs)
         return layout
@@ -193,13 +199,14 @@ class TextRenderer:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["_canvas"]
+        del state["_canvas"], state["_word_images"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._register_fonts()
         self._canvas = _Canvas()
+        self._word_images = WordImages(self)
 
     # -- rendering -----------------------------------------------------------------------------------------
 
@@ -225,28 +232,45 @@ class TextRenderer:
         layout.set_text(text[:low], -1)
         return layout.get_pixel_size()[0]
 
-    def _draw(self, text: str, max_patches: int) -> tuple[np.ndarray, int]:
-        """Draw one text; return the canvas alpha (patch_size x stride) and the black patch index."""
-        canvas = self._ensure_canvas()
+    def _show(self, canvas: _Canvas, clear_width: int | None = None) -> None:
+        """Clear the canvas (its first ``clear_width`` px, when the layout draws nothing beyond) and draw its
+        layout from the strip's origin, the baseline at its fixed height."""
         layout, context = canvas.layout, canvas.context
-        text = clean_text(text)[: self.max_pixels]  # glyphs are >= 1 px wide; the rest could never show
+        context.set_operator(cairo.OPERATOR_CLEAR)
+        if clear_width is None:
+            context.paint()
+        else:
+            context.rectangle(0, 0, clear_width, self.patch_size)
+            context.fill()
+        context.set_operator(cairo.OPERATOR_OVER)
+        context.move_to(LEFT_PAD, self._baseline_y - layout.get_baseline() / Pango.SCALE)
+        PangoCairo.show_layout(context, layout)
+        canvas.surface.flush()
+
+    def _draw_layout(self, text: str, max_patches: int) -> tuple[np.ndarray, int, bool]:
+        """Lay out and draw a cleaned text whole; return the canvas alpha, the text's width in px and
+        whether a glyph was missing."""
+        canvas = self._ensure_canvas()
         visible = (max_patches - 1) * self.patch_size - LEFT_PAD
-        width = self._set_text(layout, text, visible)
-        if layout.get_unknown_glyphs_count() and not self._warned_unknown_glyphs:
+        width = self._set_text(canvas.layout, text, visible)
+        self._show(canvas)
+        return canvas.pixels, width, canvas.layout.get_unknown_glyphs_count() > 0
+
+    def _draw(self, text: str, script: int | None, max_patches: int) -> tuple[np.ndarray, int]:
+        """Draw one cleaned text; return its alpha (patch_size x at least max_pixels) and the black patch
+        index. Word-aligned text in one Latin, Cyrillic or Greek ``script`` is composed from cached word
+        images (Pango's pixels, faster; pixel_st/word_images.py), other text is laid out whole."""
+        drawn = self._word_images.compose(text, script) if script is not None else None
+        alpha, width, missing = drawn if drawn is not None else self._draw_layout(text, max_patches)
+        if missing and not self._warned_unknown_glyphs:
             self._warned_unknown_glyphs = True
             logger.warning(
                 "No font covers some characters of %r (rendered as boxes); further cases are not reported. "
                 "Add a font for this script via fallback_fonts_dir.",
                 text[:80],
             )
-        context.set_operator(cairo.OPERATOR_CLEAR)
-        context.paint()
-        context.set_operator(cairo.OPERATOR_OVER)
-        context.move_to(LEFT_PAD, self._baseline_y - layout.get_baseline() / Pango.SCALE)
-        PangoCairo.show_layout(context, layout)
-        canvas.surface.flush()
         end = math.ceil((LEFT_PAD + width + RIGHT_PAD) / self.patch_size)
-        return canvas.pixels, min(end, max_patches - 1)
+        return alpha, min(end, max_patches - 1)
 
     def _limit(self, max_patches: int | None) -> int:
         if max_patches is None:
@@ -295,8 +319,12 @@ class TextRenderer:
         size = self.patch_size
         strips = []  # text part of each strip, black on white; the batch array is sized once all are known
         lengths = np.empty(len(texts), dtype=np.int64)
-        for i, text in enumerate(texts):
-            alpha, eos = self._draw(text, limit)
+        texts = [clean_text(text)[: self.max_pixels] for text in texts]  # glyphs are >= 1 px: the rest never shows
+        scripts = [self._word_images.script(text) if self.word_aligned else None for text in texts]
+        if self.word_aligned:
+            self._word_images.prepare(texts, scripts)
+        for i, (text, script) in enumerate(zip(texts, scripts)):
+            alpha, eos = self._draw(text, script, limit)
             strips.append(WHITE - alpha[:, : eos * size])
             lengths[i] = eos + 1
         out = np.full((len(texts), size, int(lengths.max(initial=1)) * size), WHITE, dtype=np.uint8)

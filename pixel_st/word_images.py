@@ -1,0 +1,215 @@
+"""Word-aligned strips composed from cached word images: word-aligned rendering without a layout per text.
+
+On a word-aligned strip every word starts at a patch boundary, so its pixels do not depend on where it
+stands: the strip is its words' images pasted one after the other, each at the first tab stop past the
+previous word's logical end (Pango's rule for left tabs). Pango draws each distinct word once, many to a
+line; later texts reuse the image. This gives Pango's own pixels only where a word is shaped the same alone
+as in its line, which holds when the text is written in one of the Latin, Cyrillic or Greek scripts (digits
+and punctuation besides): a word is then drawn after a letter of that script, as in its line, and the
+first word is drawn as the first run of a line. Any other text (scripts mixed, Chinese or Japanese, right
+to left, combining marks, symbols) is laid out by Pango whole. tests/test_word_images.py compares the two.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from typing import TYPE_CHECKING
+
+import cairo
+import numpy as np
+
+if TYPE_CHECKING:
+    from pixel_st.renderer import TextRenderer
+
+# Characters whose words are shaped alike alone and in a line: ASCII, Latin-1 and Latin Extended-A/B (no
+# soft hyphen), Greek, Cyrillic (no combining marks), general punctuation.
+_COMPOSABLE = re.compile(
+    "[\u0020-\u007e\u00a0-\u00ac\u00ae-\u024f\u0370-\u0377\u037a-\u037f\u0384-\u03ff"
+    "\u0400-\u0482\u048a-\u04ff\u2010-\u2027\u2030-\u205e]*"
+)
+# Letters of each script, and one that stands before a word so that the word's digits and punctuation take
+# that script, as they do after the text's earlier words.
+_SCRIPTS = [
+    (re.compile("[A-Za-z\u00aa\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]"), "x"),
+    (re.compile("[\u0400-\u0482\u048a-\u04ff]"), "\u0436"),
+    (re.compile("[\u0370-\u0373\u0376\u0377\u037b-\u037d\u037f\u0386\u0388-\u03ff]"), "\u03bb"),
+]
+_GAP = "\t\t"  # between words drawn on one line: an empty patch at least, so no ink reaches a neighbour
+_SHEET_STRIPS = 8  # the sheet is this many strips wide
+_AVERAGE_LETTER = 0.6  # of an em, to guess how many words fit on the sheet (those that do not wait)
+
+
+def _over(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """cairo's OVER of two 8-bit alpha masks, rounded as pixman rounds it (where the ink of words meets)."""
+    s, d = source.astype(np.uint32), target.astype(np.uint32)
+    t = d * (255 - s) + 0x80
+    return np.minimum(s + (((t >> 8) + t) >> 8), 255).astype(np.uint8)
+
+
+class _Sheet(threading.local):
+    """Per-thread canvas, several strips wide, on which Pango draws many words at once."""
+
+    surface: cairo.ImageSurface | None = None
+
+
+class WordImages:
+    """Per-renderer cache of word images, keyed by the word, whether it starts the text, and the script.
+
+    ``prepare`` draws the words a batch of texts lacks (all but first words many to a line, two tabs
+    apart), ``compose`` pastes them. Holds at most ``max_words`` images (then drops the older half),
+    about 1.2 kB each with its key at 16 px (60 MB when full).
+    """
+
+    def __init__(self, renderer: TextRenderer, max_words: int = 50_000) -> None:
+        self.renderer = renderer
+        self.max_words = max_words
+        self._images: dict[tuple[str, bool, int], tuple[np.ndarray, int, int, bool]] = {}
+        self._sheet = _Sheet()
+        self._lock = threading.Lock()
+
+    def script(self, text: str) -> int | None:
+        """Index of the one script a cleaned text's letters are in; None where it must be laid out whole."""
+        if not _COMPOSABLE.fullmatch(text):
+            return None
+        found = [index for index, (letters, _) in enumerate(_SCRIPTS) if letters.search(text)]
+        return found[0] if len(found) == 1 else None
+
+    def _ensure_sheet(self) -> _Sheet:
+        sheet, renderer = self._sheet, self.renderer
+        if sheet.surface is None:
+            sheet.width = _SHEET_STRIPS * renderer.max_pixels
+            sheet.surface = cairo.ImageSurface(cairo.FORMAT_A8, sheet.width, renderer.patch_size)
+            sheet.context = cairo.Context(sheet.surface)
+            sheet.layout = renderer._layout(sheet.width // renderer.patch_size)
+            sheet.pixels = np.ndarray(
+                (renderer.patch_size, sheet.surface.get_stride()), dtype=np.uint8, buffer=sheet.surface.get_data()
+            )
+        return sheet
+
+    def _draw_line(self, words: list[str], first: bool, script: int) -> list[str]:
+        """Draw ``words`` on one line of the sheet and cache each; return those that ran past its end.
+        A text's first word (``first``) is drawn alone."""
+        from pixel_st.renderer import LEFT_PAD, Pango  # Pango at the version the renderer requires
+
+        renderer = self.renderer
+        # cairo draws the first glyph run after a full clear differently (onto a surface it knows is empty)
+        # from later runs: a text's first word is drawn like that, alone on the strip canvas; the others after
+        # a letter, on the sheet, which is only ever cleared in part.
+        sheet = renderer._ensure_canvas() if first else self._ensure_sheet()
+        layout = sheet.layout
+        width = renderer.max_pixels if first else sheet.width
+        prefix = "" if first else _SCRIPTS[script][1] + "\t"
+        layout.set_text(prefix + _GAP.join(words), -1)
+        unknown = layout.get_unknown_glyphs_count() > 0
+        if len(words) > 1 and unknown:  # tell which words lack a glyph
+            return [word for word in words if self._draw_line([word], first, script)]
+        starts, ends = self._word_extents(layout, len(prefix.encode("utf-8")), words)
+        origins = [start // Pango.SCALE for start in starts] + [width]
+        # A word's ink lies between its origin and LEFT_PAD + its width + a patch (for overhangs); only its
+        # first max_pixels can ever show.
+        needed = [
+            origin + min(LEFT_PAD + -(-(end - start) // Pango.SCALE) + renderer.patch_size, renderer.max_pixels)
+            for origin, start, end in zip(origins, starts, ends)
+        ]
+        fits = [reach <= width for reach in needed]
+        limits = [min(reach, following) for reach, following in zip(needed, origins[1:])]
+        renderer._show(sheet, None if first else max(limits))
+        left_over = []
+        for word, origin, limit, start, end, fit in zip(words, origins, limits, starts, ends, fits):
+            if not fit:
+                left_over.append(word)
+                continue
+            inked = np.flatnonzero(sheet.pixels[:, origin:limit].any(axis=0))
+            left, right = (int(inked[0]), int(inked[-1]) + 1) if len(inked) else (0, 0)
+            ink = sheet.pixels[:, origin + left : origin + right].copy()
+            self._store((word, first, script), (ink, left, end - start, unknown))
+        return left_over
+
+    @staticmethod
+    def _word_extents(layout, offset: int, words: list[str]) -> tuple[list[int], list[int]]:
+        """Where each word starts and ends on the laid-out line (Pango units); ``offset``: its first byte."""
+        if len(words) == 1 and not offset:
+            return [0], [layout.get_size()[0]]
+        runs, iterator = {}, layout.get_iter()  # where each run starts; words and tabs are runs of their own
+        while True:
+            runs[iterator.get_index()] = iterator.get_run_extents()[1].x
+            if not iterator.next_run():
+                break
+        starts, ends = [], []
+        for word in words:
+            starts.append(runs[offset] if offset in runs else layout.index_to_pos(offset).x)
+            offset += len(word.encode("utf-8"))
+            ends.append(runs[offset] if offset in runs else layout.index_to_pos(offset).x)  # the gap's first tab
+            offset += len(_GAP)
+        ends[-1] = layout.get_size()[0]
+        return starts, ends
+
+    def _store(self, key: tuple[str, bool, int], image: tuple[np.ndarray, int, int, bool]) -> None:
+        with self._lock:  # threads share the cache (each draws on its own canvas)
+            if len(self._images) >= self.max_words:  # drop the older half; frequent words come back soon
+                for old in list(itertools.islice(self._images, self.max_words // 2)):
+                    del self._images[old]
+            self._images[key] = image
+
+    def prepare(self, texts: list[str], scripts: list[int | None]) -> None:
+        """Draw the words of cleaned ``texts`` (with their :meth:`script`) not cached yet: first words alone,
+        the rest many to a line."""
+        renderer = self.renderer
+        pending: dict[int, dict[str, None]] = {}
+        for text, script in zip(texts, scripts):
+            if script is None:
+                continue
+            words = text.split(" ")[: renderer.max_seq_length]  # each takes a patch at least; more never show
+            if (words[0], True, script) not in self._images:
+                self._draw_line(words[:1], True, script)
+            for word in words[1:]:
+                if (word, False, script) not in self._images:
+                    pending.setdefault(script, {})[word] = None
+        em = renderer.font_size * renderer.dpi / 72
+        for script, unique in pending.items():
+            waiting = list(unique)
+            while waiting:  # a line's first word always fits: the sheet is several strips wide
+                line, room = [], self._ensure_sheet().width
+                for word in waiting:
+                    room -= len(word) * em * _AVERAGE_LETTER + len(_GAP) * renderer.patch_size
+                    if line and room < 0:
+                        break
+                    line.append(word)
+                waiting = self._draw_line(line, False, script) + waiting[len(line) :]
+
+    def compose(self, text: str, script: int) -> tuple[np.ndarray, int, bool]:
+        """The alpha mask (patch_size x max_pixels) of a cleaned text in ``script`` (see :meth:`script`),
+        its width in px and whether a glyph was missing."""
+        from pixel_st.renderer import Pango
+
+        renderer, images = self.renderer, self._images
+        canvas_width, scale = renderer.max_pixels, Pango.SCALE
+        stop = renderer.patch_size * scale
+        alpha = np.zeros((renderer.patch_size, canvas_width), dtype=np.uint8)
+        x, inked_to, missing = 0, 0, False
+        for index, word in enumerate(text.split(" ")):
+            if index:
+                x = (x // stop + 1) * stop  # the first stop at least one unit past the previous word
+                if x >= canvas_width * scale:
+                    break
+            key = (word, not index, script)
+            image = images.get(key)
+            while image is None:  # not prepared, or dropped from a full cache (by another thread, too)
+                self._draw_line([word], not index, script)
+                image = images.get(key)
+            ink, left, width, unknown = image
+            missing |= unknown
+            column = x // scale + left
+            end = min(column + ink.shape[1], canvas_width)
+            if end > column:
+                if inked_to > column:  # ink of the previous word reaches here
+                    shared = min(inked_to, end)
+                    alpha[:, column:shared] = _over(ink[:, : shared - column], alpha[:, column:shared])
+                    alpha[:, shared:end] = ink[:, shared - column : end - column]
+                else:
+                    alpha[:, column:end] = ink[:, : end - column]
+                inked_to = max(inked_to, end)
+            x += width
+        return alpha, -(-x // scale), missing
