@@ -260,8 +260,10 @@ class TextRenderer:
         """Draw one cleaned text; return its alpha (patch_size x at least max_pixels) and the black patch
         index. Word-aligned text in one Latin, Cyrillic or Greek ``script`` is composed from cached word
         images (Pango's pixels, faster; pixel_st/word_images.py), other text is laid out whole."""
-        drawn = self._word_images.compose(text, script) if script is not None else None
-        alpha, width, missing = drawn if drawn is not None else self._draw_layout(text, max_patches)
+        if script is not None:
+            alpha, width, missing = self._word_images.compose(text, script)
+        else:
+            alpha, width, missing = self._draw_layout(text, max_patches)
         if missing and not self._warned_unknown_glyphs:
             self._warned_unknown_glyphs = True
             logger.warning(
