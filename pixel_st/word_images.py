@@ -113,18 +113,20 @@ class WordImages:
             origin + min(LEFT_PAD + -(-(end - start) // Pango.SCALE) + renderer.patch_size, renderer.max_pixels)
             for origin, start, end in zip(origins, starts, ends)
         ]
-        fits = [reach <= width for reach in needed]
         limits = [min(reach, following) for reach, following in zip(needed, origins[1:])]
-        renderer._show(sheet, None if first else max(limits))
+        drawn = max(limits)
+        renderer._show(sheet, None if first else drawn)
+        inked = np.flatnonzero(sheet.pixels[:, :drawn].any(axis=0))  # each word's ink: from its first inked
+        lefts = np.searchsorted(inked, origins[:-1]).tolist()  # column at or past its origin to its last
+        rights = np.searchsorted(inked, limits).tolist()  # inked column before its limit
         left_over = []
-        for word, origin, limit, start, end, fit in zip(words, origins, limits, starts, ends, fits):
-            if not fit:
+        for word, origin, reach, left, right, start, end in zip(words, origins, needed, lefts, rights, starts, ends):
+            if reach > width:
                 left_over.append(word)
                 continue
-            inked = np.flatnonzero(sheet.pixels[:, origin:limit].any(axis=0))
-            left, right = (int(inked[0]), int(inked[-1]) + 1) if len(inked) else (0, 0)
-            ink = sheet.pixels[:, origin + left : origin + right].copy()
-            self._store((word, first, script), (ink, left, end - start, unknown))
+            column = int(inked[left]) if left < right else origin
+            ink = sheet.pixels[:, column : int(inked[right - 1]) + 1 if left < right else origin].copy()
+            self._store((word, first, script), (ink, column - origin, end - start, unknown))
         return left_over
 
     @staticmethod
@@ -132,16 +134,11 @@ class WordImages:
         """Where each word starts and ends on the laid-out line (Pango units); ``offset``: its first byte."""
         if len(words) == 1 and not offset:
             return [0], [layout.get_size()[0]]
-        runs, iterator = {}, layout.get_iter()  # where each run starts; words and tabs are runs of their own
-        while True:
-            runs[iterator.get_index()] = iterator.get_run_extents()[1].x
-            if not iterator.next_run():
-                break
-        starts, ends = [], []
+        to_x, starts, ends = layout.get_line_readonly(0).index_to_x, [], []
         for word in words:
-            starts.append(runs[offset] if offset in runs else layout.index_to_pos(offset).x)
+            starts.append(to_x(offset, False))
             offset += len(word.encode("utf-8"))
-            ends.append(runs[offset] if offset in runs else layout.index_to_pos(offset).x)  # the gap's first tab
+            ends.append(to_x(offset, False))  # the gap's first tab
             offset += len(_GAP)
         ends[-1] = layout.get_size()[0]
         return starts, ends
