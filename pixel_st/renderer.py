@@ -232,9 +232,11 @@ class TextRenderer:
         layout.set_text(text[:low], -1)
         return layout.get_pixel_size()[0]
 
-    def _show(self, canvas: _Canvas, clear_width: int | None = None) -> None:
+    def _show(
+        self, canvas: _Canvas, clear_width: int | None = None, operator: cairo.Operator = cairo.OPERATOR_OVER
+    ) -> None:
         """Clear the canvas (its first ``clear_width`` px, when the layout draws nothing beyond) and draw its
-        layout from the strip's origin, the baseline at its fixed height."""
+        layout from the strip's origin, the baseline at its fixed height, with cairo's ``operator``."""
         layout, context = canvas.layout, canvas.context
         context.set_operator(cairo.OPERATOR_CLEAR)
         if clear_width is None:
@@ -242,7 +244,7 @@ class TextRenderer:
         else:
             context.rectangle(0, 0, clear_width, self.patch_size)
             context.fill()
-        context.set_operator(cairo.OPERATOR_OVER)
+        context.set_operator(operator)
         context.move_to(LEFT_PAD, self._baseline_y - layout.get_baseline() / Pango.SCALE)
         PangoCairo.show_layout(context, layout)
         canvas.surface.flush()

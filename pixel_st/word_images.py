@@ -5,8 +5,8 @@ stands: the strip is its words' images pasted one after the other, each at the f
 previous word's logical end (Pango's rule for left tabs). Pango draws each distinct word once, many to a
 line; later texts reuse the image. This gives Pango's own pixels only where a word is shaped the same alone
 as in its line, which holds when the text is written in one of the Latin, Cyrillic or Greek scripts (digits
-and punctuation besides): a word is then drawn after a letter of that script, as in its line, and the
-first word is drawn as the first run of a line. Any other text (scripts mixed, Chinese or Japanese, right
+and punctuation besides): a word is then drawn after a letter of that script, as in its line, and a
+text's first word as cairo draws the first run of a line. Any other text (scripts mixed, Chinese or Japanese, right
 to left, combining marks, symbols) is laid out by Pango whole. tests/test_word_images.py compares the two.
 """
 
@@ -24,17 +24,19 @@ if TYPE_CHECKING:
     from pixel_st.renderer import TextRenderer
 
 # Characters whose words are shaped alike alone and in a line: ASCII, Latin-1 and Latin Extended-A/B (no
-# soft hyphen), Greek, Cyrillic (no combining marks), general punctuation.
+# soft hyphen), Greek (no Coptic letters, no unassigned code points), Cyrillic (no combining marks), general
+# punctuation.
 _COMPOSABLE = re.compile(
-    "[\u0020-\u007e\u00a0-\u00ac\u00ae-\u024f\u0370-\u0377\u037a-\u037f\u0384-\u03ff"
-    "\u0400-\u0482\u048a-\u04ff\u2010-\u2027\u2030-\u205e]*"
+    "[\u0020-\u007e\u00a0-\u00ac\u00ae-\u024f\u0370-\u0377\u037a-\u037f\u0384-\u038a\u038c\u038e-\u03a1"
+    "\u03a3-\u03e1\u03f0-\u03ff\u0400-\u0482\u048a-\u04ff\u2010-\u2027\u2030-\u205e]*"
 )
-# Letters of each script, and one that stands before a word so that the word's digits and punctuation take
-# that script, as they do after the text's earlier words.
+# The characters of each script (as Unicode assigns them; the rest of the above are common to all), and a
+# letter that stands before a word so that the word's digits and punctuation take that script, as they do
+# after the text's earlier words.
 _SCRIPTS = [
     (re.compile("[A-Za-z\u00aa\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]"), "x"),
     (re.compile("[\u0400-\u0482\u048a-\u04ff]"), "\u0436"),
-    (re.compile("[\u0370-\u0373\u0376\u0377\u037b-\u037d\u037f\u0386\u0388-\u03ff]"), "\u03bb"),
+    (re.compile("[\u0370-\u0373\u0375-\u0377\u037a-\u037d\u037f\u0384\u0386\u0388-\u03ff]"), "\u03bb"),
 ]
 _GAP = "\t\t"  # between words drawn on one line: an empty patch at least, so no ink reaches a neighbour
 _SHEET_STRIPS = 8  # the sheet is this many strips wide
@@ -57,8 +59,8 @@ class _Sheet(threading.local):
 class WordImages:
     """Per-renderer cache of word images, keyed by the word, whether it starts the text, and the script.
 
-    ``prepare`` draws the words a batch of texts lacks (all but first words many to a line, two tabs
-    apart), ``compose`` pastes them. Holds at most ``max_words`` images (then drops the older half),
+    ``prepare`` draws the words a batch of texts lacks (many to a line, two tabs apart; first words on lines
+    of their own), ``compose`` pastes them. Holds at most ``max_words`` images (then drops the older half),
     about 1.2 kB each with its key at 16 px (60 MB when full).
     """
 
@@ -66,6 +68,7 @@ class WordImages:
         self.renderer = renderer
         self.max_words = max_words
         self._images: dict[tuple[str, bool, int], tuple[np.ndarray, int, int, bool]] = {}
+        self._font_chars: dict[str, bool] = {}
         self._sheet = _Sheet()
         self._lock = threading.Lock()
 
@@ -83,6 +86,7 @@ class WordImages:
             sheet.surface = cairo.ImageSurface(cairo.FORMAT_A8, sheet.width, renderer.patch_size)
             sheet.context = cairo.Context(sheet.surface)
             sheet.layout = renderer._layout(sheet.width // renderer.patch_size)
+            sheet.font = sheet.layout.get_context().load_font(sheet.layout.get_font_description())
             sheet.pixels = np.ndarray(
                 (renderer.patch_size, sheet.surface.get_stride()), dtype=np.uint8, buffer=sheet.surface.get_data()
             )
@@ -90,21 +94,27 @@ class WordImages:
 
     def _draw_line(self, words: list[str], first: bool, script: int) -> list[str]:
         """Draw ``words`` on one line of the sheet and cache each; return those that ran past its end.
-        A text's first word (``first``) is drawn alone."""
+        ``first``: the words start their texts."""
         from pixel_st.renderer import LEFT_PAD, Pango  # Pango at the version the renderer requires
 
         renderer = self.renderer
-        # cairo draws the first glyph run after a full clear differently (onto a surface it knows is empty)
-        # from later runs: a text's first word is drawn like that, alone on the strip canvas; the others after
-        # a letter, on the sheet, which is only ever cleared in part.
-        sheet = renderer._ensure_canvas() if first else self._ensure_sheet()
-        layout = sheet.layout
-        width = renderer.max_pixels if first else sheet.width
-        prefix = "" if first else _SCRIPTS[script][1] + "\t"
-        layout.set_text(prefix + _GAP.join(words), -1)
-        unknown = layout.get_unknown_glyphs_count() > 0
-        if len(words) > 1 and unknown:  # tell which words lack a glyph
+        sheet, prefix = self._ensure_sheet(), _SCRIPTS[script][1] + "\t"
+        sheet.layout.set_text(prefix + _GAP.join(words), -1)
+        unknown = sheet.layout.get_unknown_glyphs_count() > 0
+        # cairo draws the first glyph run after a full clear, onto a surface it knows is empty, with SOURCE in
+        # place of OVER: it adds the run's glyphs up before drawing them, where OVER draws them one over the
+        # other (the two differ where glyphs overlap). So a text's first word is drawn with SOURCE, the others
+        # with OVER. A first word with characters the renderer's font lacks (drawn from a fallback font, or as
+        # a missing glyph's box) may be more than one run, and only its first is drawn so: such a word is drawn
+        # alone, as its text's first run, on the strip canvas after a full clear.
+        alone = first and not all(map(self._in_font, words))
+        if len(words) > 1 and (unknown or alone):  # tell which words lack a glyph, or leave the font
             return [word for word in words if self._draw_line([word], first, script)]
+        if alone:
+            sheet, prefix = renderer._ensure_canvas(), ""
+            sheet.layout.set_text(words[0], -1)
+        layout = sheet.layout
+        width = renderer.max_pixels if alone else sheet.width
         starts, ends = self._word_extents(layout, len(prefix.encode("utf-8")), words)
         origins = [start // Pango.SCALE for start in starts] + [width]
         # A word's ink lies between its origin and LEFT_PAD + its width + a patch (for overhangs); only its
@@ -115,7 +125,8 @@ class WordImages:
         ]
         limits = [min(reach, following) for reach, following in zip(needed, origins[1:])]
         drawn = max(limits)
-        renderer._show(sheet, None if first else drawn)
+        operator = cairo.OPERATOR_SOURCE if first and not alone else cairo.OPERATOR_OVER
+        renderer._show(sheet, None if alone else drawn, operator)
         inked = np.flatnonzero(sheet.pixels[:, :drawn].any(axis=0))  # each word's ink: from its first inked
         lefts = np.searchsorted(inked, origins[:-1]).tolist()  # column at or past its origin to its last
         rights = np.searchsorted(inked, limits).tolist()  # inked column before its limit
@@ -128,6 +139,16 @@ class WordImages:
             ink = sheet.pixels[:, column : int(inked[right - 1]) + 1 if left < right else origin].copy()
             self._store((word, first, script), (ink, column - origin, end - start, unknown))
         return left_over
+
+    def _in_font(self, word: str) -> bool:
+        """Whether the renderer's font has every character of ``word``."""
+        for char in word:
+            found = self._font_chars.get(char)
+            if found is None:
+                found = self._font_chars[char] = self._ensure_sheet().font.has_char(char)
+            if not found:
+                return False
+        return True
 
     @staticmethod
     def _word_extents(layout, offset: int, words: list[str]) -> tuple[list[int], list[int]]:
@@ -151,21 +172,18 @@ class WordImages:
             self._images[key] = image
 
     def prepare(self, texts: list[str], scripts: list[int | None]) -> None:
-        """Draw the words of cleaned ``texts`` (with their :meth:`script`) not cached yet: first words alone,
-        the rest many to a line."""
+        """Draw the words of cleaned ``texts`` (with their :meth:`script`) not cached yet, many to a line."""
         renderer = self.renderer
-        pending: dict[int, dict[str, None]] = {}
+        pending: dict[tuple[bool, int], dict[str, None]] = {}
         for text, script in zip(texts, scripts):
             if script is None:
                 continue
             words = text.split(" ")[: renderer.max_seq_length]  # each takes a patch at least; more never show
-            if (words[0], True, script) not in self._images:
-                self._draw_line(words[:1], True, script)
-            for word in words[1:]:
-                if (word, False, script) not in self._images:
-                    pending.setdefault(script, {})[word] = None
+            for index, word in enumerate(words):
+                if (word, not index, script) not in self._images:
+                    pending.setdefault((not index, script), {})[word] = None
         em = renderer.font_size * renderer.dpi / 72
-        for script, unique in pending.items():
+        for (first, script), unique in pending.items():
             waiting = list(unique)
             while waiting:  # a line's first word always fits: the sheet is several strips wide
                 line, room = [], self._ensure_sheet().width
@@ -174,7 +192,7 @@ class WordImages:
                     if line and room < 0:
                         break
                     line.append(word)
-                waiting = self._draw_line(line, False, script) + waiting[len(line) :]
+                waiting = self._draw_line(line, first, script) + waiting[len(line) :]
 
     def compose(self, text: str, script: int) -> tuple[np.ndarray, int, bool]:
         """The alpha mask (patch_size x max_pixels) of a cleaned text in ``script`` (see :meth:`script`),

@@ -7,6 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from fontTools import subset
+from fontTools.ttLib import TTFont
+
+from pixel_st import DEFAULT_MODEL
 from pixel_st.renderer import LEFT_PAD, RIGHT_PAD, TextRenderer, clean_text
 from pixel_st.word_images import WordImages
 
@@ -23,12 +27,16 @@ COMPOSABLE = [
     "Η γρήγορη καφέ αλεπού πηδάει πάνω από τον τεμπέλη σκύλο; 42 φορές.",
     " ".join(["Supercalifragilistic"] * 40),  # runs past the end of the strip
 ]
+# First words whose glyphs overlap (cairo draws a text's first glyph run with SOURCE, later ones with OVER)
+FIRST_WORDS = ["Crews", "Windows", "Andrews", "KSTR's", "Fellows", "Zipf\u2019s", '"[T]he', "Wolf's", "Newspeak,"]
 LAID_OUT_WHOLE = [
     "Он сказал hello",  # two scripts
     "一个男人在弹吉他。",
     "رجل يعزف على الغيتار",
     "cafe\u0301 au lait",  # a combining mark
     "123 456",  # no letters
+    "\u03a2\u03bb\u03cc\u03b3\u03bf\u03c2 \u03ba\u03b1\u03b9",  # an unassigned code point in the Greek block
+    "\u03e2\u03bb\u03cc\u03b3\u03bf\u03c2 \u03ba\u03b1\u03b9",  # a Coptic letter: a script of its own
 ]
 
 
@@ -61,6 +69,41 @@ def test_composed_strip_equals_pangos_layout(text, max_patches):
 @pytest.mark.parametrize("text", LAID_OUT_WHOLE)
 def test_texts_that_depend_on_their_neighbours_are_laid_out_whole(text):
     assert WordImages(TextRenderer(word_aligned=True)).script(clean_text(text)) is None
+
+
+def test_first_words_drawn_many_to_a_line_equal_pangos_layout():
+    renderer = TextRenderer(word_aligned=True)
+    texts = [f"{word} went {index} times" for index, word in enumerate(FIRST_WORDS)] + COMPOSABLE
+    pixels, lengths = renderer.render_batch(texts)  # the first words share lines of the sheet
+    for text, strip, length in zip(texts, pixels, lengths):
+        reference, width, _ = _pango(renderer, text, 64)
+        end = _end(renderer, width, 64)
+        assert length == end + 1
+        assert np.array_equal(strip[:, : end * 16], 255 - reference[:, : end * 16]), text
+
+
+def test_first_words_partly_in_a_fallback_font_equal_pangos_layout(tmp_path):
+    # Noto Sans without K and I (which overlap): a first word's K and I come from a fallback font, as a second
+    # glyph run, which cairo draws with OVER (only the first run after a full clear is drawn with SOURCE).
+    font = TTFont(f"{DEFAULT_MODEL}/fonts/NotoSans-Regular.ttf")
+    options = subset.Options()
+    options.name_IDs, options.layout_features = ["*"], ["*"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=[code for code in range(0x20, 0x500) if code not in (0x399, 0x39A)])
+    subsetter.subset(font)
+    for record in font["name"].names:
+        if record.nameID in (1, 4, 6, 16):
+            record.string = "NoKappaIotaSans"
+    font.save(tmp_path / "no-kappa-iota.ttf")
+    renderer = TextRenderer(font=str(tmp_path / "no-kappa-iota.ttf"), word_aligned=True)
+    texts = ["\u03b1\u039a\u0399 \u03b5\u03af\u03c0\u03b5.", "\u039b\u039a\u0399 \u03ba\u03b1\u03b9 \u039a\u0399.", "\u039a\u0399 \u03bb\u03ad\u03be\u03b7"]
+    pixels, lengths = renderer.render_batch(texts)
+    assert len(renderer._word_images._images) > 0
+    for text, strip, length in zip(texts, pixels, lengths):
+        reference, width, _ = _pango(renderer, text, 64)
+        end = _end(renderer, width, 64)
+        assert length == end + 1
+        assert np.array_equal(strip[:, : end * 16], 255 - reference[:, : end * 16]), text
 
 
 def test_cache_is_bounded_and_a_full_cache_gives_the_same_pixels():
