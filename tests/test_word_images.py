@@ -48,6 +48,15 @@ def _end(renderer: TextRenderer, width: int, max_patches: int) -> int:
     return min(-(-(LEFT_PAD + width + RIGHT_PAD) // renderer.patch_size), max_patches - 1)
 
 
+def _assert_pangos_strips(renderer: TextRenderer, texts: list[str], pixels: np.ndarray, lengths: np.ndarray) -> None:
+    """``render_batch``'s strips of ``texts`` are those of Pango's layout of each whole text."""
+    for text, strip, length in zip(texts, pixels, lengths):
+        reference, width, _ = _pango(renderer, text, 64)
+        end = _end(renderer, width, 64)
+        assert length == end + 1
+        assert np.array_equal(strip[:, : end * 16], 255 - reference[:, : end * 16]), text
+
+
 @pytest.mark.parametrize("max_patches", [64, 12])
 @pytest.mark.parametrize("text", COMPOSABLE)
 def test_composed_strip_equals_pangos_layout(text, max_patches):
@@ -75,11 +84,7 @@ def test_first_words_drawn_many_to_a_line_equal_pangos_layout():
     renderer = TextRenderer(word_aligned=True)
     texts = [f"{word} went {index} times" for index, word in enumerate(FIRST_WORDS)] + COMPOSABLE
     pixels, lengths = renderer.render_batch(texts)  # the first words share lines of the sheet
-    for text, strip, length in zip(texts, pixels, lengths):
-        reference, width, _ = _pango(renderer, text, 64)
-        end = _end(renderer, width, 64)
-        assert length == end + 1
-        assert np.array_equal(strip[:, : end * 16], 255 - reference[:, : end * 16]), text
+    _assert_pangos_strips(renderer, texts, pixels, lengths)
 
 
 def test_first_words_partly_in_a_fallback_font_equal_pangos_layout(tmp_path):
@@ -99,11 +104,7 @@ def test_first_words_partly_in_a_fallback_font_equal_pangos_layout(tmp_path):
     texts = ["\u03b1\u039a\u0399 \u03b5\u03af\u03c0\u03b5.", "\u039b\u039a\u0399 \u03ba\u03b1\u03b9 \u039a\u0399.", "\u039a\u0399 \u03bb\u03ad\u03be\u03b7"]
     pixels, lengths = renderer.render_batch(texts)
     assert len(renderer._word_images._images) > 0
-    for text, strip, length in zip(texts, pixels, lengths):
-        reference, width, _ = _pango(renderer, text, 64)
-        end = _end(renderer, width, 64)
-        assert length == end + 1
-        assert np.array_equal(strip[:, : end * 16], 255 - reference[:, : end * 16]), text
+    _assert_pangos_strips(renderer, texts, pixels, lengths)
 
 
 def test_cache_is_bounded_and_a_full_cache_gives_the_same_pixels():
@@ -123,11 +124,7 @@ def test_render_batch_takes_the_composed_path_and_matches_continuous_fallback_te
     texts = COMPOSABLE[:3] + LAID_OUT_WHOLE[:2]
     pixels, lengths = renderer.render_batch(texts)
     assert len(renderer._word_images._images) > 0  # the Latin texts went through the cache
-    for text, strip, length in zip(texts, pixels, lengths):
-        reference, width, _ = _pango(renderer, text, 64)
-        end = _end(renderer, width, 64)
-        assert length == end + 1
-        assert np.array_equal(strip[:, : end * 16], 255 - reference[:, : end * 16])
+    _assert_pangos_strips(renderer, texts, pixels, lengths)
 
 
 def test_threads_share_one_small_cache_and_draw_the_same_pixels():
