@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the path and the note need no torch (examples/render_digest
 DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
 DEFAULT_MODEL_NOTE = (
     "The shipped default model is a CPU-trained STAND-IN (2-layer 'mini' preset on word-aligned strips, about "
-    "50 CPU minutes of recipes/standin.yaml: the paper's visual stage only, no teacher; STS-B dev Spearman 58.5, "
+    "85 CPU minutes of recipes/standin.yaml: the paper's visual stage only, no teacher; STS-B dev Spearman 60.5, "
     "multilingual STS-B dev 54.2), not the GPU-trained pixel_st model, which targets 85 and 65. See docs/model.md."
 )
 
