@@ -1,13 +1,15 @@
 """Word-aligned rendering from cached word images against Pango's layout of each whole text: same pixels?
 How fast, on a cold cache and a warm one?
 
-    python benchmarks/word_images.py [--data ../shared/data] [--wikipedia 20000] [--check]
+    python benchmarks/word_images.py [--data ../shared/data] [--wikipedia 20000] [--check] [--against REV ...]
 
 For the STS-B dev sentences (distinct) and the first N Wikipedia sentences, one core, batches of 256:
 continuous rendering, word-aligned with every text laid out whole by Pango (the path texts outside the
 Latin, Cyrillic and Greek scripts take), and word-aligned through the cache, first pass (empty cache)
 and second pass. ``--check`` also compares every strip of the cached path with Pango's whole layout, over
-those texts and the multilingual STS-B dev files, at 64 and 20 patches.
+those texts and the multilingual STS-B dev files, at 64 and 20 patches. ``--against`` times first passes of
+``pixel_st/word_images.py`` as it was at those git revisions and as it is, taking turns in one process
+(three rounds), so that the machine's drift weighs on all alike.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
+import importlib.util
 import os
+import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -54,16 +59,56 @@ def differing(texts: list[str], max_patches: int) -> tuple[int, int]:
     return composed, differ
 
 
+def word_images_at(revision: str, folder: str):
+    """The ``pixel_st.word_images`` module as it was at a git revision (loaded from a copy in ``folder``)."""
+    path = os.path.join(folder, f"word_images_{len(os.listdir(folder))}.py")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(subprocess.run(["git", "show", f"{revision}:pixel_st/word_images.py"], check=True,
+                                  capture_output=True, text=True).stdout)
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def first_passes(corpora: dict[str, list[str]], revisions: list[str]) -> None:
+    """First-pass sentences/s of word_images.py at each revision and now, in turns, on one renderer (batches of
+    256; older modules draw with the renderer as it is now)."""
+    import pixel_st.word_images
+
+    with tempfile.TemporaryDirectory() as folder:
+        versions = {revision: word_images_at(revision, folder) for revision in revisions}
+        versions["now"] = pixel_st.word_images
+        renderer = TextRenderer(word_aligned=True)
+        renderer.render_batch(["warm up"])
+        for name, texts in corpora.items():
+            rates = {label: [] for label in versions}
+            for _ in range(3):
+                for label, module in versions.items():
+                    renderer._word_images = module.WordImages(renderer)  # an empty cache
+                    rates[label].append(per_second(renderer.render_batch, texts))
+            print(f"{name}, first pass: " + "; ".join(
+                f"{label} " + " ".join(f"{rate:.0f}" for rate in values) for label, values in rates.items()))
+            for revision in revisions:
+                print(f"    now / {revision}: " + " ".join(
+                    f"{now / then:.2f}" for now, then in zip(rates["now"], rates[revision])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--wikipedia", type=int, default=20000, help="sentences of corpus/enwiki_sentences.txt.gz")
     parser.add_argument("--check", action="store_true", help="compare every strip with Pango's whole layout")
+    parser.add_argument("--against", nargs="+", default=[], metavar="REV",
+                        help="first passes of pixel_st/word_images.py at these git revisions against now, in turns")
     args = parser.parse_args()
     first, second, _ = read_sts(os.path.join(args.data, "sts/stsb_en_dev.tsv.gz"))
     with gzip.open(os.path.join(args.data, "corpus/enwiki_sentences.txt.gz"), "rt", encoding="utf-8") as file:
         wikipedia = [line.strip() for _, line in zip(range(args.wikipedia), file)]
     corpora = {"STS-B dev, distinct": list(dict.fromkeys(first + second)), f"Wikipedia, first {len(wikipedia)}": wikipedia}
+    if args.against:
+        first_passes(corpora, args.against)
+        return
     print("sentences/s on one core; word-aligned: whole = Pango lays out each text, cached = word images")
     for name, texts in corpora.items():
         continuous, aligned = TextRenderer(), TextRenderer(word_aligned=True)
