@@ -6,8 +6,9 @@ previous word's logical end (Pango's rule for left tabs). Pango draws each disti
 line; later texts reuse the image. This gives Pango's own pixels only where a word is shaped the same alone
 as in its line, which holds when the text is written in one of the Latin, Cyrillic or Greek scripts (digits
 and punctuation besides): a word is then drawn after a letter of that script, as in its line, and a
-text's first word as cairo draws the first run of a line. Any other text (scripts mixed, Chinese or Japanese, right
-to left, combining marks, symbols) is laid out by Pango whole. tests/test_word_images.py compares the two.
+text's first word as cairo draws the first run of a line. Any other text (scripts mixed, Chinese or
+Japanese, right to left, combining marks, symbols) is laid out by Pango whole. tests/test_word_images.py
+compares the two.
 """
 
 from __future__ import annotations
@@ -98,9 +99,6 @@ class WordImages:
         from pixel_st.renderer import LEFT_PAD, Pango  # Pango at the version the renderer requires
 
         renderer = self.renderer
-        sheet, prefix = self._ensure_sheet(), _SCRIPTS[script][1] + "\t"
-        sheet.layout.set_text(prefix + _GAP.join(words), -1)
-        unknown = sheet.layout.get_unknown_glyphs_count() > 0
         # cairo draws the first glyph run after a full clear, onto a surface it knows is empty, with SOURCE in
         # place of OVER: it adds the run's glyphs up before drawing them, where OVER draws them one over the
         # other (the two differ where glyphs overlap). So a text's first word is drawn with SOURCE, the others
@@ -108,11 +106,16 @@ class WordImages:
         # a missing glyph's box) may be more than one run, and only its first is drawn so: such a word is drawn
         # alone, as its text's first run, on the strip canvas after a full clear.
         alone = first and not all(map(self._in_font, words))
-        if len(words) > 1 and (unknown or alone):  # tell which words lack a glyph, or leave the font
+        if len(words) > 1 and alone:
             return [word for word in words if self._draw_line([word], first, script)]
         if alone:
             sheet, prefix = renderer._ensure_canvas(), ""
-            sheet.layout.set_text(words[0], -1)
+        else:
+            sheet, prefix = self._ensure_sheet(), _SCRIPTS[script][1] + "\t"
+        sheet.layout.set_text(prefix + _GAP.join(words), -1)
+        unknown = sheet.layout.get_unknown_glyphs_count() > 0
+        if len(words) > 1 and unknown:  # tell which words lack a glyph
+            return [word for word in words if self._draw_line([word], first, script)]
         layout = sheet.layout
         width = renderer.max_pixels if alone else sheet.width
         starts, ends = self._word_extents(layout, len(prefix.encode("utf-8")), words)
