@@ -26,7 +26,7 @@ def _data(spec: dict) -> str:
     paths = spec.get("path", [])
     names = [Path(path).name for path in (paths if isinstance(paths, list) else [paths])]
     extras = [f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
-              for key in ("limit", "languages", "target") if (value := spec.get(key))]
+              for key in ("limit", "languages", "target", "vocabulary", "samples") if (value := spec.get(key))]
     return f"{spec['type']}: " + ", ".join(names) + (f" ({'; '.join(extras)})" if extras else "")
 
 
@@ -63,6 +63,16 @@ def _selection(metrics_path: Path, chosen: str) -> str:
             f"groups of dev files of each group's mean Spearman x 100. Per stage: {per_stage}.")
 
 
+def _loss(stage: dict) -> str:
+    """A stage's (or task's) loss with its augmentation."""
+    loss, augmentations = stage["loss"], stage.get("augmentations", [stage["augmentation"]])
+    if len(augmentations) > 1:
+        loss += f", one run per augmentation ({', '.join(augmentations)}, rate {stage['rate']}), weights averaged"
+    elif augmentations[0]:
+        loss += f", augmentation {augmentations[0]} {stage['rate']}"
+    return loss
+
+
 def training_section(stages: list[dict], start: dict, metrics_path: Path, chosen: str | None = None) -> str:
     """Markdown for a recipe run: ``stages`` as ``recipe.stage_settings`` gives them, ``start`` the recipe's
     ``model`` entry, ``metrics_path`` the run's log, ``chosen`` the stage picked by ``select`` (if any)."""
@@ -79,15 +89,15 @@ def training_section(stages: list[dict], start: dict, metrics_path: Path, chosen
         "| ---: | --- | --- | --- | --- | ---: | ---: | --- | --- | ---: |",
     ]
     for number, stage in enumerate(stages, 1):
-        loss = stage["loss"]
-        if len(stage["augmentations"]) > 1:
-            loss += f", one run per augmentation ({', '.join(stage['augmentations'])}, rate {stage['rate']}), weights averaged"
-        elif stage["augmentation"]:
-            loss += f", augmentation {stage['augmentations'][0]} {stage['rate']}"
+        if "tasks" in stage:
+            loss = "; ".join(f"{name}: {_loss(task)}" for name, task in stage["tasks"].items()) + "; batches in turn"
+            data = "; ".join(f"{name}: {_data(task['data'])}" for name, task in stage["tasks"].items())
+        else:
+            loss, data = _loss(stage), _data(stage["data"])
         length = f"{stage['max_steps']} steps" if stage["max_steps"] > 0 else f"{stage['epochs']} epoch{'s' if stage['epochs'] != 1 else ''}"
         curve, final = scores.get(stage["name"], ([], ""))
         lines.append(
-            f"| {number} | {stage['name']} | {loss} | {_data(stage['data'])} | {length} | {stage['batch_size']} | "
+            f"| {number} | {stage['name']} | {loss} | {data} | {length} | {stage['batch_size']} | "
             f"{stage['learning_rate']} | {Path(stage.get('eval') or '-').name} | {', '.join(curve)} | {final} |"
         )
     if chosen:

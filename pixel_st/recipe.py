@@ -21,9 +21,9 @@ import torch
 import torch.distributed as dist
 import yaml
 from accelerate import PartialState
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset, DatasetDict, concatenate_datasets
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
 from sentence_transformers.sentence_transformer import losses
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 from transformers import TrainerCallback
@@ -41,9 +41,11 @@ from pixel_st.renderer import TextRenderer
 from pixel_st.report import load_any
 from pixel_st.stage_selection import chosen_stage, score_stage, selection_files
 from pixel_st.sts import read_sts
+from pixel_st.word_vectors import word_dataset
 
 DONE = "DONE"
 TEACHER_LOSSES = ("mse", "distill")  # losses whose targets are the teacher's embeddings
+TASK_KEYS = ("loss", "augmentation", "rate", "scale", "contrastive_weight", "mini_batch_size")  # a task may set these
 STAGE_DEFAULTS: dict[str, Any] = {
     "loss": "mnrl",
     "batch_size": 64,
@@ -143,9 +145,27 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
             parts.append(loaders.parallel_pairs(path, target=spec.get("target"), limit=limit))
         elif kind == "hub":
             parts.append(loaders.hub(str(spec["path"]), spec.get("split", "train")))
+        elif kind == "words":  # the sentences whose vocabulary word_dataset draws from
+            parts.append(loaders.sentences(path, limit, spec.get("languages")))
         else:
-            raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel or hub")
+            raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel, hub or words")
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def training_dataset(task: dict, data_dir: Path, teacher: SentenceTransformer | None, cache_dir: str) -> Dataset:
+    """A stage's (or one of its tasks') rows with the teacher's targets where its loss needs them:
+    ``words`` data become words labelled with the teacher's centred word vectors (pixel_st.word_vectors),
+    other data of a teacher loss get the teacher's embedding of each row (pixel_st.distill)."""
+    if task["loss"] in TEACHER_LOSSES and teacher is None:
+        raise ValueError(f"stage {task['name']}: loss {task['loss']} needs a top-level 'teacher'")
+    spec = task["data"]
+    if spec["type"] == "words":
+        if task["loss"] not in TEACHER_LOSSES:
+            raise ValueError(f"stage {task['name']}: words data need a teacher loss ({' or '.join(TEACHER_LOSSES)})")
+        texts = stage_dataset(spec, data_dir)["text"][:]
+        return word_dataset(teacher, texts, spec.get("vocabulary", 30_000), spec.get("samples", 100_000), seed=task["seed"], cache_dir=cache_dir)
+    dataset = stage_dataset(spec, data_dir)
+    return distillation_dataset(teacher, dataset, cache_dir=cache_dir) if task["loss"] in TEACHER_LOSSES else dataset
 
 
 def stage_loss(name: str, model: SentenceTransformer, stage: dict):
@@ -173,7 +193,12 @@ def dev_evaluator(path: Path | None, name: str) -> EmbeddingSimilarityEvaluator 
 
 def stage_settings(recipe: dict) -> list[dict]:
     """Every stage's settings (STAGE_DEFAULTS, then the recipe's ``defaults``, then its own keys), with its
-    folder name (``dir``), its augmentations (one run each) and their folder names (``runs``)."""
+    folder name (``dir``), its augmentations (one run each) and their folder names (``runs``).
+
+    A stage with ``tasks`` (a mapping of names to ``data`` and TASK_KEYS) trains one run on all of them at
+    once, batches taken from each task in turn, each with its own loss (the stock trainer's multi-dataset
+    training); a task inherits the stage's TASK_KEYS it does not set.
+    """
     stages = []
     for index, raw in enumerate(recipe["stages"]):
         stage = {**STAGE_DEFAULTS, **recipe.get("defaults", {}), **raw}
@@ -182,6 +207,14 @@ def stage_settings(recipe: dict) -> list[dict]:
         augmentation = stage["augmentation"]
         stage["augmentations"] = augmentation if isinstance(augmentation, list) else [augmentation]
         stage["runs"] = [f"run{i}-{kind or 'plain'}" for i, kind in enumerate(stage["augmentations"])]
+        if "tasks" in raw:
+            if "data" in raw or len(stage["augmentations"]) > 1:
+                raise ValueError(f"stage {stage['name']}: a stage with 'tasks' takes its data and augmentation from each task")
+            inherited = {key: stage[key] for key in TASK_KEYS if key in stage}
+            stage["tasks"] = {
+                name: {**inherited, **task, "name": f"{stage['name']}/{name}", "seed": stage["seed"]} for name, task in raw["tasks"].items()
+            }
+            stage["runs"] = ["run0-" + "+".join(stage["tasks"])]
         stages.append(stage)
     return stages
 
@@ -213,12 +246,16 @@ def train_run(
         eval_steps=stage["eval_steps"],
         dataloader_num_workers=stage["dataloader_num_workers"],
         batch_sampler=LengthGroupedBatchSampler if stage["length_grouped"] else BatchSamplers.BATCH_SAMPLER,
+        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.ROUND_ROBIN,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         seed=stage["seed"],
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
     )
-    loss = stage_loss(stage["loss"], model, stage)
+    if "tasks" in stage:
+        loss = {name: stage_loss(task["loss"], model, task) for name, task in stage["tasks"].items()}
+    else:
+        loss = stage_loss(stage["loss"], model, stage)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
@@ -252,12 +289,9 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
         if (stage_dir / DONE).is_file():
             model_source = stage_dir / "model"
             continue
-        dataset = stage_dataset(stage["data"], data_dir)
-        if stage["loss"] in TEACHER_LOSSES:
-            if teacher is None:
-                raise ValueError(f"stage {stage['name']}: loss {stage['loss']} needs a top-level 'teacher'")
-            with state.main_process_first():  # rank 0 fills the cache, the others read it
-                dataset = distillation_dataset(teacher, dataset, cache_dir=str(output_dir / "teacher-cache"))
+        tasks = stage.get("tasks", {None: stage})
+        with state.main_process_first():  # rank 0 fills the teacher cache, the others read it
+            datasets = {name: training_dataset(task, data_dir, teacher, str(output_dir / "teacher-cache")) for name, task in tasks.items()}
         eval_path = stage.get("eval")
         stage["evaluator"] = dev_evaluator(data_dir / eval_path if eval_path else None, f"{stage['name']}-dev")
         runs = []
@@ -273,13 +307,16 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
                 model = starting_model(recipe["model"])
             else:
                 model = SentenceTransformer(str(model_source), trust_remote_code=True)
-            if stage["loss"] in TEACHER_LOSSES and model.get_embedding_dimension() != teacher.get_embedding_dimension():
+            if any(task["loss"] in TEACHER_LOSSES for task in tasks.values()) and model.get_embedding_dimension() != teacher.get_embedding_dimension():
                 raise ValueError(
                     f"stage {stage['name']}: student dimension {model.get_embedding_dimension()} != teacher "
                     f"dimension {teacher.get_embedding_dimension()}; distillation needs them equal "
                     "(the 'small' preset is 384 wide, like all-MiniLM-L6-v2)"
                 )
-            run_data = augmented_pairs(dataset, augmentation, stage["rate"], stage["seed"] + run_index) if augmentation else dataset
+            if "tasks" in stage:
+                run_data = DatasetDict({name: _augmented(datasets[name], task, task["augmentation"], run_index) for name, task in tasks.items()})
+            else:
+                run_data = _augmented(datasets[None], stage, augmentation, run_index)
             train_run(model, stage, run_data, run_dir, log_path, [*(callbacks or []), *([clock] if clock else [])])
             if clock and clock.expired:
                 return None
@@ -306,6 +343,11 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
         insert_section(output_dir / "final", training_section(stages, recipe["model"], log_path, chosen))
     state.wait_for_everyone()
     return final
+
+
+def _augmented(dataset: Dataset, task: dict, augmentation: str | None, run_index: int) -> Dataset:
+    """(sentence, perturbed copy) pairs under ``augmentation``, or the rows as they are without one."""
+    return augmented_pairs(dataset, augmentation, task["rate"], task["seed"] + run_index) if augmentation else dataset
 
 
 def _save(state: PartialState, model: SentenceTransformer, folder: Path) -> None:

@@ -11,23 +11,36 @@ from pixel_st.recipe import recipe_data_dir, stage_dataset, stage_settings
 
 def recipe_plan(recipe: dict) -> list[dict]:
     """One entry per stage: ``name``, ``rows``, ``texts_per_row`` (text columns, or 2 for a sentence and its
-    perturbed copy), ``steps`` (optimizer steps of each run in one process, as the stock trainer counts
-    them without ``dataloader_drop_last``) and ``texts`` (all runs)."""
+    perturbed copy; for a stage with several tasks, texts over rows seen), ``steps`` (optimizer steps of
+    each run in one process, as the stock trainer counts them without ``dataloader_drop_last``) and
+    ``texts`` (all runs)."""
     data_dir = recipe_data_dir(recipe)
     plan = []
     for stage in stage_settings(recipe):
-        dataset = stage_dataset(stage["data"], data_dir)
-        rows = len(dataset)
-        texts_per_row = 2 if stage["augmentations"] != [None] else len(text_columns(dataset.data.schema))
+        tasks = list(stage["tasks"].values()) if "tasks" in stage else [{**stage, "augmentation": stage["augmentations"][0]}]
+        shapes = [_rows_and_texts_per_row(task, data_dir) for task in tasks]
+        batches = [math.ceil(rows / stage["batch_size"]) for rows, _ in shapes]
         if stage["max_steps"] > 0:
             steps = stage["max_steps"]
-            rows_seen = steps * stage["batch_size"]
-        else:
-            steps = math.ceil(stage["epochs"] * math.ceil(rows / stage["batch_size"]))
-            rows_seen = math.ceil(stage["epochs"] * rows)
-        texts = rows_seen * texts_per_row * len(stage["runs"])
-        plan.append({"name": stage["name"], "rows": rows, "texts_per_row": texts_per_row, "steps": steps, "texts": texts})
+            seen = [len(range(i, steps, len(tasks))) * stage["batch_size"] for i in range(len(tasks))]  # tasks take turns
+        elif len(tasks) == 1:
+            steps = math.ceil(stage["epochs"] * batches[0])
+            seen = [math.ceil(stage["epochs"] * shapes[0][0])]
+        else:  # an epoch of round-robin batches ends when the smallest task runs out
+            steps = math.ceil(stage["epochs"] * len(tasks) * min(batches))
+            seen = [math.ceil(stage["epochs"] * min(batches)) * stage["batch_size"]] * len(tasks)
+        texts_seen = sum(rows_seen * per_row for rows_seen, (_, per_row) in zip(seen, shapes))
+        plan.append({"name": stage["name"], "rows": sum(rows for rows, _ in shapes),
+                     "texts_per_row": round(texts_seen / sum(seen)) if len(tasks) > 1 else shapes[0][1],
+                     "steps": steps, "texts": texts_seen * len(stage["runs"])})
     return plan
+
+
+def _rows_and_texts_per_row(task: dict, data_dir) -> tuple[int, int]:
+    if task["data"]["type"] == "words":  # drawn words, one text each; counted without the teacher
+        return task["data"].get("samples", 100_000), 1
+    dataset = stage_dataset(task["data"], data_dir)
+    return len(dataset), 2 if task["augmentation"] else len(text_columns(dataset.data.schema))
 
 
 def format_plan(plan: list[dict]) -> str:

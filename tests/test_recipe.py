@@ -19,7 +19,16 @@ from pixel_st import new_model
 from pixel_st.averaging import average_weights
 from pixel_st.distill import distillation_dataset, teacher_embeddings
 from pixel_st.pairs import augmented_pairs
-from pixel_st.recipe import STAGE_DEFAULTS, TEACHER_LOSSES, run_recipe, stage_dataset, stage_loss, stage_settings, train_run
+from pixel_st.recipe import (
+    STAGE_DEFAULTS,
+    TEACHER_LOSSES,
+    run_recipe,
+    stage_dataset,
+    stage_loss,
+    stage_settings,
+    train_run,
+    training_dataset,
+)
 
 STAGES = {
     "distill": ({"type": "sentences", "path": "sts/stsb_en_train.tsv.gz", "limit": 64}, "mse", None),
@@ -233,6 +242,55 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
         assert Path(stage["data"]["path"][0] if isinstance(stage["data"]["path"], list) else stage["data"]["path"]).name in cells[3]
 
 
+WORDS = {"type": "words", "path": "sts/stsb_en_train.tsv.gz", "limit": 300, "vocabulary": 400, "samples": 128}
+VISUAL = {"type": "sentences", "path": "sts/stsb_en_train.tsv.gz", "limit": 64}
+
+
+def test_a_stage_with_tasks_trains_each_task_with_its_own_loss(tmp_path, data_dir):
+    """Word-vector distillation and visual MNRL in one run, batches in turn: both tasks' losses fall, the
+    plan counts the trainer's steps, and the card names both tasks."""
+    from pixel_st.recipe_plan import recipe_plan
+
+    teacher = new_model("tiny", seed=1)
+    teacher.save(str(tmp_path / "teacher"))
+    recipe = _recipe(tmp_path, data_dir)
+    recipe["teacher"] = str(tmp_path / "teacher")
+    recipe["defaults"].update(batch_size=16, max_steps=16, save_steps=100)
+    recipe["stages"] = [{"name": "wv", "tasks": {"words": {"loss": "distill", "data": WORDS},
+                                                 "visual": {"loss": "mnrl", "augmentation": "mixed", "data": VISUAL}}}]
+    (stage,) = stage_settings(recipe)
+    assert stage["runs"] == ["run0-words+visual"] and stage["tasks"]["visual"]["rate"] == STAGE_DEFAULTS["rate"]
+    words = training_dataset(stage["tasks"]["words"], data_dir, teacher, None)
+    sentences = stage_dataset(VISUAL, data_dir)
+    pairs = augmented_pairs(sentences, "mixed", 0.1, seed=0)
+    fixed_pairs = Dataset.from_list([pairs[i] for i in range(len(pairs))])
+    model = new_model("tiny", seed=0)
+    before = (_eval_loss(model, stage_loss("distill", model, STAGE_DEFAULTS), words),
+              _eval_loss(model, stage_loss("mnrl", model, STAGE_DEFAULTS), fixed_pairs))
+    final = run_recipe(recipe)
+    after = (_eval_loss(final, stage_loss("distill", final, STAGE_DEFAULTS), words),
+             _eval_loss(final, stage_loss("mnrl", final, STAGE_DEFAULTS), fixed_pairs))
+    assert after[0] < before[0] * 0.95 and after[1] < before[1] * 0.95, (before, after)
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(entry["step"] for entry in logs if "step" in entry) == recipe_plan(recipe)[0]["steps"] == 16
+    assert recipe_plan(recipe)[0]["texts"] == 8 * 16 * 1 + 8 * 16 * 2  # 8 batches of words, 8 of sentence pairs
+    card = (tmp_path / "run" / "final" / "README.md").read_text()
+    assert "words: distill; visual: mnrl, augmentation mixed 0.1; batches in turn" in card
+    assert "words: words: stsb_en_train.tsv.gz (limit 300; vocabulary 400; samples 128)" in card
+
+
+def test_word_data_need_a_teacher_loss_and_tasks_exclude_stage_data(tmp_path, data_dir):
+    teacher = new_model("tiny", seed=1)
+    task = {**STAGE_DEFAULTS, "name": "w", "data": WORDS}
+    with pytest.raises(ValueError, match="words data need a teacher loss"):
+        training_dataset({**task, "loss": "mnrl"}, data_dir, teacher, None)
+    with pytest.raises(ValueError, match="needs a top-level 'teacher'"):
+        training_dataset({**task, "loss": "distill"}, data_dir, None, None)
+    recipe = _recipe(tmp_path, data_dir, tasks={"words": {"loss": "distill", "data": WORDS}})
+    with pytest.raises(ValueError, match="takes its data and augmentation from each task"):
+        stage_settings(recipe)
+
+
 @pytest.mark.parametrize("name", ["paper", "scratch", "standin"])
 def test_shipped_recipes_are_valid(name, data_dir):
     from pathlib import Path
@@ -241,14 +299,17 @@ def test_shipped_recipes_are_valid(name, data_dir):
 
     recipe = load_recipe(Path(__file__).parents[1] / "recipes" / f"{name}.yaml")
     assert {"output_dir", "model", "stages"} <= set(recipe)
+    from pixel_st.backbone import PRESETS
+
     for stage in stage_settings(recipe):
-        assert stage["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", *TEACHER_LOSSES}
-        assert stage["data"]["type"] in {"sentences", "spans", "nli", "parallel", "hub"}
-        paths = stage["data"]["path"] if isinstance(stage["data"]["path"], list) else [stage["data"]["path"]]
-        assert all((data_dir / path).is_file() for path in paths), stage["name"]
         assert (data_dir / stage["eval"]).is_file()
-        if stage["loss"] in TEACHER_LOSSES:
-            assert recipe["teacher"] == "all-MiniLM-L6-v2" and recipe["model"]["preset"] == "small"
+        for task in stage.get("tasks", {None: stage}).values():
+            assert task["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", *TEACHER_LOSSES}
+            assert task["data"]["type"] in {"sentences", "spans", "nli", "parallel", "hub", "words"}
+            paths = task["data"]["path"] if isinstance(task["data"]["path"], list) else [task["data"]["path"]]
+            assert all((data_dir / path).is_file() for path in paths), stage["name"]
+            if task["loss"] in TEACHER_LOSSES:  # all-MiniLM-L6-v2 is 384 wide
+                assert recipe["teacher"] == "all-MiniLM-L6-v2" and PRESETS[recipe["model"]["preset"]]["hidden_size"] == 384
     if recipe.get("select"):
         from pixel_st.stage_selection import selection_files
 
