@@ -47,6 +47,11 @@ def distillation_dataset(
     """
     source = english or dataset.column_names[0]
     labels = teacher_embeddings(teacher, dataset[source][:], cache_dir)  # [:]: one list (list() reads row by row)
+    return with_labels(dataset, labels)
+
+
+def with_labels(dataset: Dataset, labels: np.ndarray) -> Dataset:
+    """``dataset`` with a last column ``label``: row i's vector ``labels[i]``, given as a torch tensor."""
     # One fixed-size-list Arrow column over the array's buffer: 2 s for the 444k Wikipedia sentences where a
     # list of per-row arrays took 22 s (and again at every resumption).
     column = pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1)), labels.shape[1])

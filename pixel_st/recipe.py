@@ -41,7 +41,7 @@ from pixel_st.renderer import TextRenderer
 from pixel_st.report import load_any
 from pixel_st.stage_selection import chosen_stage, score_stage, selection_files
 from pixel_st.sts import read_sts
-from pixel_st.word_vectors import word_dataset
+from pixel_st.word_vectors import SAMPLES, VOCABULARY_SIZE, word_dataset
 
 DONE = "DONE"
 TEACHER_LOSSES = ("mse", "distill")  # losses whose targets are the teacher's embeddings
@@ -163,7 +163,7 @@ def training_dataset(task: dict, data_dir: Path, teacher: SentenceTransformer | 
         if task["loss"] not in TEACHER_LOSSES:
             raise ValueError(f"stage {task['name']}: words data need a teacher loss ({' or '.join(TEACHER_LOSSES)})")
         texts = stage_dataset(spec, data_dir)["text"][:]
-        return word_dataset(teacher, texts, spec.get("vocabulary", 30_000), spec.get("samples", 100_000), seed=task["seed"], cache_dir=cache_dir)
+        return word_dataset(teacher, texts, spec.get("vocabulary", VOCABULARY_SIZE), spec.get("samples", SAMPLES), seed=task["seed"], cache_dir=cache_dir)
     dataset = stage_dataset(spec, data_dir)
     return distillation_dataset(teacher, dataset, cache_dir=cache_dir) if task["loss"] in TEACHER_LOSSES else dataset
 

@@ -7,6 +7,7 @@ import math
 
 from pixel_st.length_sampler import text_columns
 from pixel_st.recipe import recipe_data_dir, stage_dataset, stage_settings
+from pixel_st.word_vectors import SAMPLES
 
 
 def recipe_plan(recipe: dict) -> list[dict]:
@@ -38,7 +39,7 @@ def recipe_plan(recipe: dict) -> list[dict]:
 
 def _rows_and_texts_per_row(task: dict, data_dir) -> tuple[int, int]:
     if task["data"]["type"] == "words":  # drawn words, one text each; counted without the teacher
-        return task["data"].get("samples", 100_000), 1
+        return task["data"].get("samples", SAMPLES), 1
     dataset = stage_dataset(task["data"], data_dir)
     return len(dataset), 2 if task["augmentation"] else len(text_columns(dataset.data.schema))
 

@@ -15,14 +15,15 @@ from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
-import pyarrow as pa
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 
-from pixel_st.distill import teacher_embeddings
+from pixel_st.distill import teacher_embeddings, with_labels
 from pixel_st.perturb import typo_word
 
 WORD = re.compile(r"\w+|[^\w\s]")
+VOCABULARY_SIZE = 30_000  # the defaults of a recipe's `words` data (`vocabulary`, `samples`)
+SAMPLES = 100_000
 
 
 def vocabulary(texts: Iterable[str], size: int) -> tuple[list[str], np.ndarray]:
@@ -45,8 +46,8 @@ def centred_word_vectors(teacher: SentenceTransformer, words: list[str], cache_d
 def word_dataset(
     teacher: SentenceTransformer,
     texts: Iterable[str],
-    size: int = 30_000,
-    samples: int = 100_000,
+    size: int = VOCABULARY_SIZE,
+    samples: int = SAMPLES,
     typo_rate: float = 0.045,
     seed: int = 0,
     cache_dir: str | None = None,
@@ -67,6 +68,4 @@ def word_dataset(
         word, draw = words[index], rng.random()
         word = word.capitalize() if draw < 0.3 else word.upper() if draw < 0.35 else word
         shown.append(typo_word(word, rng) if rng.random() < typo_rate else word)
-    labels = vectors[picks]
-    column = pa.FixedSizeListArray.from_arrays(pa.array(labels.reshape(-1)), labels.shape[1])
-    return Dataset.from_dict({"text": shown}).add_column("label", column).with_format("torch")
+    return with_labels(Dataset.from_dict({"text": shown}), vectors[picks])
