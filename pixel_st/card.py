@@ -92,12 +92,13 @@ def training_section(stages: list[dict], start: dict, metrics_path: Path, chosen
         if "tasks" in stage:
             loss = "; ".join(f"{name}: {_loss(task)}" for name, task in stage["tasks"].items()) + "; batches in turn"
             data = "; ".join(f"{name}: {_data(task['data'])}" for name, task in stage["tasks"].items())
+            batch = " / ".join(str(task["batch_size"]) for task in stage["tasks"].values())
         else:
-            loss, data = _loss(stage), _data(stage["data"])
+            loss, data, batch = _loss(stage), _data(stage["data"]), str(stage["batch_size"])
         length = f"{stage['max_steps']} steps" if stage["max_steps"] > 0 else f"{stage['epochs']} epoch{'s' if stage['epochs'] != 1 else ''}"
         curve, final = scores.get(stage["name"], ([], ""))
         lines.append(
-            f"| {number} | {stage['name']} | {loss} | {data} | {length} | {stage['batch_size']} | "
+            f"| {number} | {stage['name']} | {loss} | {data} | {length} | {batch} | "
             f"{stage['learning_rate']} | {Path(stage.get('eval') or '-').name} | {', '.join(curve)} | {final} |"
         )
     if chosen:

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,13 @@ from pixel_st.pairs import augmented_pairs
 from pixel_st.renderer import TextRenderer
 from pixel_st.report import load_any
 from pixel_st.stage_selection import chosen_stage, score_stage, selection_files
+from pixel_st.task_batch_sampler import TaskSizedRoundRobinBatchSampler
 from pixel_st.sts import read_sts
 from pixel_st.word_vectors import SAMPLES, VOCABULARY_SIZE, word_dataset
 
 DONE = "DONE"
 TEACHER_LOSSES = ("mse", "distill")  # losses whose targets are the teacher's embeddings
-TASK_KEYS = ("loss", "augmentation", "rate", "scale", "contrastive_weight", "mini_batch_size")  # a task may set these
+TASK_KEYS = ("loss", "augmentation", "rate", "scale", "contrastive_weight", "mini_batch_size", "batch_size")  # a task may set these
 STAGE_DEFAULTS: dict[str, Any] = {
     "loss": "mnrl",
     "batch_size": 64,
@@ -197,7 +199,8 @@ def stage_settings(recipe: dict) -> list[dict]:
 
     A stage with ``tasks`` (a mapping of names to ``data`` and TASK_KEYS) trains one run on all of them at
     once, batches taken from each task in turn, each with its own loss (the stock trainer's multi-dataset
-    training); a task inherits the stage's TASK_KEYS it does not set.
+    training) and batch size (pixel_st.task_batch_sampler); a task inherits the stage's TASK_KEYS it does not
+    set.
     """
     stages = []
     for index, raw in enumerate(recipe["stages"]):
@@ -214,6 +217,9 @@ def stage_settings(recipe: dict) -> list[dict]:
             stage["tasks"] = {
                 name: {**inherited, **task, "name": f"{stage['name']}/{name}", "seed": stage["seed"]} for name, task in raw["tasks"].items()
             }
+            sizes = [task["batch_size"] for task in stage["tasks"].values()]
+            if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in sizes):
+                raise ValueError(f"stage {stage['name']}: a task's batch_size must be a positive integer, got {sizes}")
             stage["runs"] = ["run0-" + "+".join(stage["tasks"])]
         stages.append(stage)
     return stages
@@ -246,7 +252,11 @@ def train_run(
         eval_steps=stage["eval_steps"],
         dataloader_num_workers=stage["dataloader_num_workers"],
         batch_sampler=LengthGroupedBatchSampler if stage["length_grouped"] else BatchSamplers.BATCH_SAMPLER,
-        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.ROUND_ROBIN,
+        multi_dataset_batch_sampler=(
+            partial(TaskSizedRoundRobinBatchSampler, batch_sizes=[task["batch_size"] for task in stage["tasks"].values()])
+            if "tasks" in stage
+            else MultiDatasetBatchSamplers.ROUND_ROBIN
+        ),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         seed=stage["seed"],
         report_to="none",

@@ -20,16 +20,17 @@ def recipe_plan(recipe: dict) -> list[dict]:
     for stage in stage_settings(recipe):
         tasks = list(stage["tasks"].values()) if "tasks" in stage else [{**stage, "augmentation": stage["augmentations"][0]}]
         shapes = [_rows_and_texts_per_row(task, data_dir) for task in tasks]
-        batches = [math.ceil(rows / stage["batch_size"]) for rows, _ in shapes]
+        sizes = [task["batch_size"] for task in tasks]
+        batches = [math.ceil(rows / size) for (rows, _), size in zip(shapes, sizes)]
         if stage["max_steps"] > 0:
             steps = stage["max_steps"]
-            seen = [len(range(i, steps, len(tasks))) * stage["batch_size"] for i in range(len(tasks))]  # tasks take turns
+            seen = [len(range(i, steps, len(tasks))) * size for i, size in enumerate(sizes)]  # tasks take turns
         elif len(tasks) == 1:
             steps = math.ceil(stage["epochs"] * batches[0])
             seen = [math.ceil(stage["epochs"] * shapes[0][0])]
-        else:  # an epoch of round-robin batches ends when the smallest task runs out
+        else:  # an epoch of round-robin batches ends when the task with the fewest batches runs out
             steps = math.ceil(stage["epochs"] * len(tasks) * min(batches))
-            seen = [math.ceil(stage["epochs"] * min(batches)) * stage["batch_size"]] * len(tasks)
+            seen = [math.ceil(stage["epochs"] * min(batches)) * size for size in sizes]
         texts_seen = sum(rows_seen * per_row for rows_seen, (_, per_row) in zip(seen, shapes))
         plan.append({"name": stage["name"], "rows": sum(rows for rows, _ in shapes),
                      "texts_per_row": round(texts_seen / sum(seen)) if len(tasks) > 1 else shapes[0][1],

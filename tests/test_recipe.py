@@ -256,9 +256,10 @@ def test_a_stage_with_tasks_trains_each_task_with_its_own_loss(tmp_path, data_di
     recipe = _recipe(tmp_path, data_dir)
     recipe["teacher"] = str(tmp_path / "teacher")
     recipe["defaults"].update(batch_size=16, max_steps=16, save_steps=100)
-    recipe["stages"] = [{"name": "wv", "tasks": {"words": {"loss": "distill", "data": WORDS},
+    recipe["stages"] = [{"name": "wv", "tasks": {"words": {"loss": "distill", "data": WORDS, "batch_size": 32},
                                                  "visual": {"loss": "mnrl", "augmentation": "mixed", "data": VISUAL}}}]
     (stage,) = stage_settings(recipe)
+    assert [task["batch_size"] for task in stage["tasks"].values()] == [32, 16]
     assert stage["runs"] == ["run0-words+visual"] and stage["tasks"]["visual"]["rate"] == STAGE_DEFAULTS["rate"]
     words = training_dataset(stage["tasks"]["words"], data_dir, teacher, None)
     sentences = stage_dataset(VISUAL, data_dir)
@@ -273,10 +274,11 @@ def test_a_stage_with_tasks_trains_each_task_with_its_own_loss(tmp_path, data_di
     assert after[0] < before[0] * 0.95 and after[1] < before[1] * 0.95, (before, after)
     logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert max(entry["step"] for entry in logs if "step" in entry) == recipe_plan(recipe)[0]["steps"] == 16
-    assert recipe_plan(recipe)[0]["texts"] == 8 * 16 * 1 + 8 * 16 * 2  # 8 batches of words, 8 of sentence pairs
+    assert recipe_plan(recipe)[0]["texts"] == 8 * 32 * 1 + 8 * 16 * 2  # 8 batches of 32 words, 8 of 16 sentence pairs
     card = (tmp_path / "run" / "final" / "README.md").read_text()
     assert "words: distill; visual: mnrl, augmentation mixed 0.1; batches in turn" in card
     assert "words: words: stsb_en_train.tsv.gz (limit 300; vocabulary 400; samples 128)" in card
+    assert "| 16 steps | 32 / 16 |" in card
 
 
 def test_word_data_need_a_teacher_loss_and_tasks_exclude_stage_data(tmp_path, data_dir):
@@ -288,6 +290,10 @@ def test_word_data_need_a_teacher_loss_and_tasks_exclude_stage_data(tmp_path, da
         training_dataset({**task, "loss": "distill"}, data_dir, None, None)
     recipe = _recipe(tmp_path, data_dir, tasks={"words": {"loss": "distill", "data": WORDS}})
     with pytest.raises(ValueError, match="takes its data and augmentation from each task"):
+        stage_settings(recipe)
+    recipe = _recipe(tmp_path, data_dir)
+    recipe["stages"] = [{"name": "wv", "tasks": {"words": {"loss": "distill", "data": WORDS, "batch_size": 0}}}]
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         stage_settings(recipe)
 
 
