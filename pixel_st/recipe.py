@@ -41,8 +41,8 @@ from pixel_st.pairs import augmented_pairs
 from pixel_st.renderer import TextRenderer
 from pixel_st.report import load_any
 from pixel_st.stage_selection import chosen_stage, score_stage, selection_files
-from pixel_st.task_batch_sampler import TaskSizedRoundRobinBatchSampler
 from pixel_st.sts import read_sts
+from pixel_st.task_batch_sampler import TaskSizedRoundRobinBatchSampler, valid_batch_sizes
 from pixel_st.word_vectors import SAMPLES, VOCABULARY_SIZE, word_dataset
 
 DONE = "DONE"
@@ -218,7 +218,7 @@ def stage_settings(recipe: dict) -> list[dict]:
                 name: {**inherited, **task, "name": f"{stage['name']}/{name}", "seed": stage["seed"]} for name, task in raw["tasks"].items()
             }
             sizes = [task["batch_size"] for task in stage["tasks"].values()]
-            if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in sizes):
+            if not valid_batch_sizes(sizes):
                 raise ValueError(f"stage {stage['name']}: a task's batch_size must be a positive integer, got {sizes}")
             stage["runs"] = ["run0-" + "+".join(stage["tasks"])]
         stages.append(stage)

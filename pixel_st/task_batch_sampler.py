@@ -18,6 +18,11 @@ from sentence_transformers.base.sampler import RoundRobinBatchSampler
 from torch.utils.data import BatchSampler, ConcatDataset
 
 
+def valid_batch_sizes(sizes: list) -> bool:
+    """Whether every size is a positive integer (a YAML ``true`` is not one)."""
+    return all(isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in sizes)
+
+
 def recut(batches: Iterable[list[int]], size: int, drop_last: bool) -> Iterator[list[int]]:
     """The indices of ``batches``, in their order, as batches of ``size`` (the last one shorter unless
     ``drop_last``)."""
@@ -47,7 +52,7 @@ class TaskSizedRoundRobinBatchSampler(RoundRobinBatchSampler):
         super().__init__(dataset, batch_samplers, generator, seed)
         if batch_sizes is None or len(batch_sizes) != len(batch_samplers):
             raise ValueError(f"need one batch size per task ({len(batch_samplers)}), got {batch_sizes}")
-        if any(not isinstance(size, int) or size < 1 for size in batch_sizes):
+        if not valid_batch_sizes(batch_sizes):
             raise ValueError(f"batch sizes must be positive integers, got {batch_sizes}")
         self.batch_sizes = list(batch_sizes)
 
