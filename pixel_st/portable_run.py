@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from sentence_transformers import SentenceTransformer
 
-from pixel_st.recipe import DONE, newest_checkpoint, stage_settings
+from pixel_st.recipe import DONE, is_done, newest_checkpoint, stage_settings
 from pixel_st.shipping import save_fp16
 from pixel_st.stage_selection import chosen_stage
 
@@ -39,16 +39,16 @@ def pack_run(recipe: dict, out_dir: str | Path) -> Path:
     stages, finished = stage_settings(recipe), True
     for stage in stages:
         stage_dir = run_dir / stage["dir"]
-        if (stage_dir / DONE).is_file():
-            _mark_done(out / stage["dir"])
+        if is_done(stage_dir, stage):
+            _copy_marker(stage_dir, out / stage["dir"])
             source = stage_dir / "model"
             continue
         needs_source, finished = False, False
         for run_name in stage["runs"]:
             run, packed = stage_dir / run_name, out / stage["dir"] / run_name
             checkpoint = newest_checkpoint(run)
-            if (run / DONE).is_file():  # a finished run of a stage that averages several
-                _mark_done(packed)
+            if is_done(run, stage):  # a finished run of a stage that averages several
+                _copy_marker(run, packed)
                 _save_half(run / "model", packed / "model")
             elif checkpoint:
                 _pack_checkpoint(Path(checkpoint), packed / "checkpoints" / Path(checkpoint).name)
@@ -62,9 +62,9 @@ def pack_run(recipe: dict, out_dir: str | Path) -> Path:
     return out
 
 
-def _mark_done(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / DONE).write_text("")
+def _copy_marker(folder: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(folder / DONE, out / DONE)
 
 
 def _save_half(model_dir: Path, out: Path) -> None:

@@ -4,7 +4,7 @@ Read top to bottom: ``run_recipe`` loads the starting model, then for every stag
 loss, trains one run per augmentation (averaging their weights when there are several), saves the stage
 and marks it done. The final model is the last stage's, or with ``select`` the stage that scores best on
 dev (pixel_st.stage_selection). A rerun skips finished stages and resumes an unfinished run from its last
-checkpoint.
+checkpoint; a finished stage whose settings the recipe has since changed stops it (``is_done``).
 See ``recipes/*.yaml`` and docs/training.md for the format.
 """
 
@@ -46,6 +46,7 @@ from pixel_st.task_batch_sampler import TaskSizedRoundRobinBatchSampler, valid_b
 from pixel_st.word_vectors import SAMPLES, VOCABULARY_SIZE, word_dataset
 
 DONE = "DONE"
+BOOKKEEPING = ("evaluator", "eval", "eval_steps", "save_steps", "logging_steps", "dataloader_num_workers")  # leave the weights alone
 TEACHER_LOSSES = ("mse", "distill")  # losses whose targets are the teacher's embeddings
 TASK_KEYS = ("loss", "augmentation", "rate", "scale", "contrastive_weight", "mini_batch_size", "batch_size")  # a task may set these
 STAGE_DEFAULTS: dict[str, Any] = {
@@ -296,7 +297,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
     stages = stage_settings(recipe)
     for stage in stages:
         stage_dir = output_dir / stage["dir"]
-        if (stage_dir / DONE).is_file():
+        if is_done(stage_dir, stage):
             model_source = stage_dir / "model"
             continue
         tasks = stage.get("tasks", {None: stage})
@@ -307,7 +308,7 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
         runs = []
         for run_index, (run_name, augmentation) in enumerate(zip(stage["runs"], stage["augmentations"])):
             run_dir = stage_dir / run_name
-            if (run_dir / DONE).is_file():
+            if is_done(run_dir, stage):
                 runs.append(SentenceTransformer(str(run_dir / "model"), trust_remote_code=True))
                 continue
             checkpoint = newest_checkpoint(run_dir)
@@ -331,10 +332,10 @@ def run_recipe(recipe: dict, callbacks: list | None = None, time_limit: float | 
             if clock and clock.expired:
                 return None
             if len(stage["runs"]) > 1:
-                _save(state, model, run_dir)
+                _save(state, model, run_dir, stage)
             runs.append(model)
         model = average_weights(runs) if len(runs) > 1 else runs[0]
-        _save(state, model, stage_dir)
+        _save(state, model, stage_dir, stage)
         if stage["evaluator"] is not None and state.is_main_process:
             scores = stage["evaluator"](model)
             with open(log_path, "a", encoding="utf-8") as file:
@@ -360,9 +361,33 @@ def _augmented(dataset: Dataset, task: dict, augmentation: str | None, run_index
     return augmented_pairs(dataset, augmentation, task["rate"], task["seed"] + run_index) if augmentation else dataset
 
 
-def _save(state: PartialState, model: SentenceTransformer, folder: Path) -> None:
+def _save(state: PartialState, model: SentenceTransformer, folder: Path, stage: dict) -> None:
     """Save ``folder/model`` and mark ``folder`` done, from rank 0 only; every process waits for it."""
     if state.is_main_process:
         model.save(str(folder / "model"))
-        (folder / DONE).write_text("")
+        (folder / DONE).write_text(json.dumps(_settings(stage), indent=1, sort_keys=True))
     state.wait_for_everyone()
+
+
+def is_done(folder: Path, stage: dict) -> bool:
+    """Whether ``folder`` (a stage's or a run's) is marked done. Its ``DONE`` marker holds the settings it was
+    trained with; if the recipe now says otherwise, reusing it would silently train the later stages on a stale
+    model, so that is an error. (Markers written before the settings were recorded are empty and accepted.)"""
+    marker = folder / DONE
+    if not marker.is_file():
+        return False
+    text = marker.read_text()
+    if text:
+        recorded, current = json.loads(text), _settings(stage)
+        changed = sorted(key for key in recorded.keys() | current.keys() if recorded.get(key) != current.get(key))
+        if changed:
+            raise ValueError(
+                f"stage {stage['name']}: {folder} was trained with other settings ({', '.join(changed)} changed in the "
+                "recipe); delete that folder and the later stages' to train them again, or restore the recipe"
+            )
+    return True
+
+
+def _settings(stage: dict) -> dict:
+    """The stage settings that shape its weights (not BOOKKEEPING), as a ``DONE`` marker holds them (JSON)."""
+    return json.loads(json.dumps({key: value for key, value in stage.items() if key not in BOOKKEEPING}, sort_keys=True))

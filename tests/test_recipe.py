@@ -145,6 +145,20 @@ def test_resume_continues_from_the_saved_step(tmp_path, data_dir):
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == len(logs)
 
 
+def test_a_finished_stage_trained_with_other_settings_stops_the_rerun(tmp_path, data_dir):
+    recipe = _recipe(tmp_path, data_dir, max_steps=1)
+    run_recipe(recipe)
+    log = tmp_path / "run" / "metrics.jsonl"
+    lines = len(log.read_text().splitlines())
+    run_recipe({**recipe, "stages": [{**recipe["stages"][0], "eval_steps": 7, "logging_steps": 3}]})  # bookkeeping only
+    assert len(log.read_text().splitlines()) == lines, "nothing was trained again"
+    with pytest.raises(ValueError, match=r"stage nli: .*00-nli was trained with other settings \(learning_rate changed"):
+        run_recipe({**recipe, "stages": [{**recipe["stages"][0], "learning_rate": 5e-4}]})
+    (tmp_path / "run" / "00-nli" / "DONE").write_text("")  # a marker from before settings were recorded
+    run_recipe(recipe)
+    assert len(log.read_text().splitlines()) == lines
+
+
 def test_time_limit_stops_with_a_checkpoint_and_the_rerun_resumes(tmp_path, data_dir):
     recipe = _recipe(tmp_path, data_dir)
     assert run_recipe(recipe, time_limit=1e-9) is None  # past the limit after the first step
