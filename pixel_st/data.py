@@ -16,7 +16,7 @@ from datasets import Dataset
 from pixel_st.sts import HEADER, read_sts
 from pixel_st.textfiles import open_text, tsv_header
 
-METADATA_COLUMNS = ("source", "lang_label")  # columns of the parallel files that hold no sentences
+METADATA_COLUMNS = ("source", "lang_label", "language", "label", "pair_id")  # columns that hold no sentences
 
 
 def read_tsv(path: str | Path) -> list[dict[str, str]]:
@@ -39,8 +39,8 @@ def read_lines(path: str | Path, limit: int | None = None) -> list[str]:
 
 def sentences(path: str | Path, limit: int | None = None, languages: list[str] | None = None) -> Dataset:
     """Column ``text``: the lines of a sentence-per-line file, every distinct sentence of an STS file, or
-    every distinct sentence in the language columns of a parallel TSV (those named in ``languages``, e.g.
-    ``[de, zh]``, or all of them)."""
+    every distinct sentence in the sentence columns of a parallel or NLI TSV (those named in ``languages``,
+    e.g. ``[de, zh]`` or ``[premise]``, or all of them; labels, ids and language codes are no sentences)."""
     if ".tsv" not in Path(path).name:
         return Dataset.from_dict({"text": read_lines(path, limit)})
     header = tsv_header(path)

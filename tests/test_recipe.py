@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 
 from pixel_st import new_model
 from pixel_st.averaging import average_weights
+from pixel_st.data import read_tsv
 from pixel_st.distill import distillation_dataset, teacher_embeddings
 from pixel_st.pairs import augmented_pairs
 from pixel_st.recipe import (
@@ -353,6 +354,17 @@ def test_sentences_from_parallel_files_take_the_named_language_columns(data_dir)
                               "Dva mladí bílí muži jsou venku poblíž mnoha keřů."]
     with pytest.raises(ValueError, match=r"no sentence column among \['source', 'english', 'zh', 'lang_label'\]"):
         stage_dataset({**spec, "languages": ["ja"], "path": "parallel/en-zh.tsv.gz"}, data_dir)
+
+
+def test_sentences_from_an_nli_file_are_its_premises_and_hypotheses(data_dir):
+    rows = read_tsv(data_dir / "nli/nli_train.tsv.gz")[:30]
+    expected = list(dict.fromkeys(row[column] for row in rows for column in ("premise", "hypothesis")))
+    spec = {"type": "sentences", "path": "nli/nli_train.tsv.gz"}
+    assert stage_dataset(spec, data_dir)["text"][: len(expected)] == expected  # no "neutral" among them
+    xnli = stage_dataset({**spec, "path": "nli/xnli_dev.tsv.gz"}, data_dir)["text"]
+    assert not {"ar", "de", "entailment", "neutral", "contradiction"} & set(xnli)
+    premises = stage_dataset({**spec, "languages": ["premise"]}, data_dir)["text"]
+    assert premises[:3] == list(dict.fromkeys(row["premise"] for row in rows))[:3]
 
 
 def test_plan_counts_the_steps_the_trainer_takes(tmp_path, data_dir):
