@@ -95,6 +95,22 @@ def parallel_pairs(path: str | Path, source: str = "english", target: str | None
     return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
 
 
+def translated_pairs(english: str | Path, path: str | Path, limit: int | None = None) -> Dataset:
+    """(anchor, positive) = (English, translation) from two STS files of the same pairs in the same order,
+    the second machine-translated (``sts/stsb_en_train`` and ``sts/stsb_multi_mt/stsb_ja_train``): both
+    sentences of every row, each distinct pair once. Rows must agree on their scores, or the files are no
+    translations of each other."""
+    english_first, english_second, english_scores = read_sts(english)
+    first, second, scores = read_sts(path)
+    if len(scores) != len(english_scores):
+        raise ValueError(f"{path} has {len(scores)} pairs and {english} {len(english_scores)}: not a row-by-row translation")
+    for row, (score, english_score) in enumerate(zip(scores, english_scores), start=1):
+        if score != english_score:
+            raise ValueError(f"{path} row {row} scores {score}, {english} {english_score}: not a row-by-row translation")
+    pairs = [(a, b) for a, b in dict.fromkeys(zip(english_first + english_second, first + second)) if a and b][:limit]
+    return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
+
+
 def span_pairs(path: str | Path, window: int = 8, limit: int | None = None, seed: int = 0) -> Dataset:
     """Topical positives: two different sentences from the same block of ``window`` consecutive lines of a
     corpus in document order (the shared Wikipedia file has no document markers, so blocks stand in for

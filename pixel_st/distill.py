@@ -18,8 +18,9 @@ from sentence_transformers import SentenceTransformer
 def teacher_embeddings(
     teacher: SentenceTransformer, texts: list[str], cache_dir: str | None = None, batch_size: int = 128
 ) -> np.ndarray:
-    """Encode ``texts`` once; with ``cache_dir`` the result is kept in a .npy named by a hash of the
-    teacher and the texts, and read back on later runs."""
+    """Encode each distinct text of ``texts`` once (the English side of many translations repeats); with
+    ``cache_dir`` the result is kept in a .npy named by a hash of the teacher and the texts, and read back
+    on later runs."""
     path = None
     if cache_dir:
         digest = hashlib.sha256()
@@ -29,7 +30,10 @@ def teacher_embeddings(
         path = os.path.join(cache_dir, f"teacher-{digest.hexdigest()[:20]}.npy")
         if os.path.isfile(path):
             return np.load(path)
-    embeddings = teacher.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(texts) > 10_000)
+    distinct = {text: row for row, text in enumerate(dict.fromkeys(texts))}
+    embeddings = teacher.encode(list(distinct), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(distinct) > 10_000)
+    if len(distinct) < len(texts):
+        embeddings = embeddings[[distinct[text] for text in texts]]
     if path:
         os.makedirs(cache_dir, exist_ok=True)
         np.save(path, embeddings)

@@ -146,12 +146,17 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
             parts.append(loaders.nli_triplets(path, spec.get("negatives", True), limit))
         elif kind == "parallel":
             parts.append(loaders.parallel_pairs(path, target=spec.get("target"), limit=limit))
+        elif kind == "translations":
+            if "english" not in spec:
+                raise ValueError("translations data need 'english': the STS file the 'path' files translate")
+            english = _paths({"path": spec["english"]}, data_dir)[0]
+            parts.append(loaders.translated_pairs(english, path, limit))
         elif kind == "hub":
             parts.append(loaders.hub(str(spec["path"]), spec.get("split", "train")))
         elif kind == "words":  # the sentences whose vocabulary word_dataset draws from
             parts.append(loaders.sentences(path, limit, spec.get("languages")))
         else:
-            raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel, hub or words")
+            raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel, translations, hub or words")
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 

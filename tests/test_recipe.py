@@ -94,6 +94,43 @@ def test_teacher_embeddings_are_cached(tmp_path):
     assert (first == second).all() and cached.is_file()
 
 
+def test_teacher_embeddings_encode_a_repeated_text_once(monkeypatch):
+    teacher = new_model("tiny", seed=1)
+    encoded = []
+    stock_encode = teacher.encode
+    monkeypatch.setattr(teacher, "encode", lambda texts, **kwargs: encoded.append(texts) or stock_encode(texts, **kwargs))
+    vectors = teacher_embeddings(teacher, ["a man sings", "a dog runs", "a man sings", "a man sings"])
+    assert encoded == [["a man sings", "a dog runs"]] and vectors.shape == (4, 64)
+    assert (vectors[0] == vectors[2]).all() and (vectors[0] == vectors[3]).all()
+    assert abs(vectors[:2] - stock_encode(["a man sings", "a dog runs"])).max() < 1e-6
+
+
+def test_translations_pair_each_english_sentence_with_its_translation_in_the_same_cell(data_dir, tmp_path):
+    spec = {"type": "translations", "english": "sts/stsb_en_train.tsv.gz", "limit": 50,
+            "path": ["sts/stsb_multi_mt/stsb_ja_train.tsv.gz", "sts/stsb_multi_mt/stsb_pl_train.tsv.gz"]}
+    pairs = stage_dataset(spec, data_dir)
+    cells = {}
+    for name in ("stsb_en_train", "stsb_multi_mt/stsb_ja_train", "stsb_multi_mt/stsb_pl_train"):
+        with gzip.open(data_dir / f"sts/{name}.tsv.gz", "rt", encoding="utf-8") as file:
+            rows = [line.rstrip("\n").split("\t") for line in list(file)[1:]]
+        cells[name] = [row[0] for row in rows] + [row[1] for row in rows]  # every first sentence, then every second
+    for language in ("ja", "pl"):
+        expected = list(dict.fromkeys(zip(cells["stsb_en_train"], cells[f"stsb_multi_mt/stsb_{language}_train"])))[:50]
+        offset = 0 if language == "ja" else 50
+        assert list(zip(pairs["anchor"], pairs["positive"]))[offset : offset + 50] == expected
+    assert len(pairs) == 100 and pairs[0]["positive"] != pairs[50]["positive"] and pairs[0]["anchor"] == pairs[50]["anchor"]
+    with pytest.raises(ValueError, match="stsb_ja_dev.tsv.gz has 1500 pairs and .*stsb_en_train.tsv.gz 5749"):
+        stage_dataset({**spec, "path": "sts/stsb_multi_mt/stsb_ja_dev.tsv.gz"}, data_dir)
+    with gzip.open(data_dir / "sts/stsb_multi_mt/stsb_ja_train.tsv.gz", "rt", encoding="utf-8") as file:
+        lines = list(file)
+    lines[1:3] = [lines[2], lines[1]]  # two rows swapped: the same sentences, out of step with the English file
+    (tmp_path / "swapped.tsv").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ValueError, match="swapped.tsv row 1 scores 3.8, .*stsb_en_train.tsv.gz 5.0"):
+        stage_dataset({**spec, "path": str(tmp_path / "swapped.tsv")}, data_dir)
+    with pytest.raises(ValueError, match="translations data need 'english'"):
+        stage_dataset({k: v for k, v in spec.items() if k != "english"}, data_dir)
+
+
 def test_parallel_distillation_regresses_both_sides_onto_the_english_vector(data_dir):
     teacher = new_model("tiny", seed=1)
     pairs = stage_dataset({"type": "parallel", "path": "parallel/en-fr.tsv.gz", "limit": 4}, data_dir)
@@ -326,8 +363,9 @@ def test_shipped_recipes_are_valid(name, data_dir):
         assert (data_dir / stage["eval"]).is_file()
         for task in stage.get("tasks", {None: stage}).values():
             assert task["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", *TEACHER_LOSSES}
-            assert task["data"]["type"] in {"sentences", "spans", "nli", "parallel", "hub", "words"}
+            assert task["data"]["type"] in {"sentences", "spans", "nli", "parallel", "translations", "hub", "words"}
             paths = task["data"]["path"] if isinstance(task["data"]["path"], list) else [task["data"]["path"]]
+            paths += [task["data"]["english"]] if task["data"]["type"] == "translations" else []
             assert all((data_dir / path).is_file() for path in paths), stage["name"]
             if task["loss"] in TEACHER_LOSSES:  # all-MiniLM-L6-v2 is 384 wide
                 assert recipe["teacher"] == "all-MiniLM-L6-v2" and PRESETS[recipe["model"]["preset"]]["hidden_size"] == 384
