@@ -26,7 +26,7 @@ def _data(spec: dict) -> str:
     paths = spec.get("path", [])
     names = [Path(path).name for path in (paths if isinstance(paths, list) else [paths])]
     extras = [f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
-              for key in ("limit", "languages", "target", "vocabulary", "samples") if (value := spec.get(key))]
+              for key in ("limit", "languages", "target", "english", "vocabulary", "samples") if (value := spec.get(key))]
     return f"{spec['type']}: " + ", ".join(names) + (f" ({'; '.join(extras)})" if extras else "")
 
 
@@ -96,6 +96,7 @@ def training_section(stages: list[dict], start: dict, metrics_path: Path, chosen
         else:
             loss, data, batch = _loss(stage), _data(stage["data"]), str(stage["batch_size"])
         length = f"{stage['max_steps']} steps" if stage["max_steps"] > 0 else f"{stage['epochs']} epoch{'s' if stage['epochs'] != 1 else ''}"
+        length += f", seed {stage['seed']}" if stage.get("seed") else ""  # the default, 0, goes unsaid
         curve, final = scores.get(stage["name"], ([], ""))
         lines.append(
             f"| {number} | {stage['name']} | {loss} | {data} | {length} | {batch} | "

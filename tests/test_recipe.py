@@ -275,7 +275,8 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
     recipe["select"] = {group: files[:1] for group, files in recipe["select"].items()}  # one dev file per group
     for stage in recipe["stages"]:
         stage.update(batch_size=8, max_steps=2)
-        stage["data"]["limit"] = 32
+        for task in stage.get("tasks", {None: stage}).values():
+            task["data"]["limit"] = 32
     final = run_recipe(recipe)
     logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     finished = {entry["stage"]: entry for entry in logs if entry.get("final")}
@@ -291,7 +292,10 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
         score = next(value for key, value in finished[stage["name"]].items() if key.endswith("_spearman_cosine"))
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert cells[1] == stage["name"] and cells[-1] == f"{100 * score:.1f}"
-        assert Path(stage["data"]["path"][0] if isinstance(stage["data"]["path"], list) else stage["data"]["path"]).name in cells[3]
+        for task in stage.get("tasks", {None: stage}).values():
+            assert Path(task["data"]["path"][0] if isinstance(task["data"]["path"], list) else task["data"]["path"]).name in cells[3]
+            assert task["data"]["type"] != "translations" or f"english {task['data']['english']}" in cells[3]
+        assert bool(stage.get("seed")) == (f", seed {stage.get('seed')}" in cells[4])
 
 
 WORDS = {"type": "words", "path": "sts/stsb_en_train.tsv.gz", "limit": 300, "vocabulary": 400, "samples": 128}
