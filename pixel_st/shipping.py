@@ -15,7 +15,7 @@ DEFAULT_MODEL_NOTE = (
     "The shipped default model is a CPU-trained STAND-IN (2-layer 'mini' preset on word-aligned strips, about "
     "five CPU hours of recipes/standin.yaml: the paper's visual stage, then word-vector, cross-lingual, caption, "
     "NLI-sentence and STS-B-translation distillation from all-MiniLM-L6-v2 alongside it; STS-B dev Spearman "
-    "73.3, multilingual STS-B dev 64.4), not the GPU-trained pixel_st model, which targets 85 and 65. See "
+    "73.6, multilingual STS-B dev 64.8), not the GPU-trained pixel_st model, which targets 85 and 65. See "
     "docs/model.md."
 )
 
