@@ -13,9 +13,9 @@ if TYPE_CHECKING:  # the path and the note need no torch (examples/render_digest
 DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
 DEFAULT_MODEL_NOTE = (
     "The shipped default model is a CPU-trained STAND-IN (2-layer 'mini' preset on word-aligned strips, about "
-    "twelve CPU hours of recipes/standin.yaml: the paper's visual stage, then word-vector, "
+    "twelve and a half CPU hours of recipes/standin.yaml: the paper's visual stage, then word-vector, "
     "cross-lingual, caption, NLI-sentence, STS-B-translation and Wikipedia-sentence distillation from "
-    "all-MiniLM-L6-v2 alongside it; STS-B dev Spearman 77.1, multilingual STS-B dev 67.4), not the GPU-trained "
+    "all-MiniLM-L6-v2 alongside it; STS-B dev Spearman 77.3, multilingual STS-B dev 67.5), not the GPU-trained "
     "pixel_st model, which targets 85 and 65. See docs/model.md."
 )
 
