@@ -6,38 +6,36 @@ multilingual pixel model out of an English teacher (Reimers & Gurevych 2020's re
 
 from __future__ import annotations
 
-import hashlib
-import os
-
 import numpy as np
 import pyarrow as pa
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 
+from pixel_st.teacher_cache import TeacherCache
+
 
 def teacher_embeddings(
     teacher: SentenceTransformer, texts: list[str], cache_dir: str | None = None, batch_size: int = 128
 ) -> np.ndarray:
-    """Encode each distinct text of ``texts`` once (the English side of many translations repeats); with
-    ``cache_dir`` the result is kept in a .npy named by a hash of the teacher and the texts, and read back
-    on later runs."""
-    path = None
-    if cache_dir:
-        digest = hashlib.sha256()
-        digest.update(repr(teacher).encode())
-        for text in texts:
-            digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-        path = os.path.join(cache_dir, f"teacher-{digest.hexdigest()[:20]}.npy")
-        if os.path.isfile(path):
-            return np.load(path)
-    distinct = {text: row for row, text in enumerate(dict.fromkeys(texts))}
-    embeddings = teacher.encode(list(distinct), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(distinct) > 10_000)
+    """The teacher's embedding of each text, each distinct text encoded once (the English side of many
+    translations repeats); with ``cache_dir`` the rows are kept per text (pixel_st.teacher_cache), so a later
+    call encodes only the texts no earlier call with the same teacher met."""
+    distinct = list(dict.fromkeys(texts))
+    cache = TeacherCache(teacher, cache_dir) if cache_dir else None
+    vectors, found = cache.read(distinct) if cache else (None, np.zeros(len(distinct), dtype=bool))
+    if vectors is None or not found.all():
+        missing = [text for text, hit in zip(distinct, found) if not hit]
+        new = teacher.encode(missing, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(missing) > 10_000)
+        if cache:
+            cache.add(missing, new)
+        if vectors is None:
+            vectors = new
+        else:
+            vectors[~found] = new
     if len(distinct) < len(texts):
-        embeddings = embeddings[[distinct[text] for text in texts]]
-    if path:
-        os.makedirs(cache_dir, exist_ok=True)
-        np.save(path, embeddings)
-    return embeddings
+        row = {text: index for index, text in enumerate(distinct)}
+        vectors = vectors[[row[text] for text in texts]]
+    return vectors
 
 
 def distillation_dataset(

@@ -86,23 +86,44 @@ def test_weight_averaging_is_the_elementwise_mean():
         average_weights([new_model("tiny"), new_model("tiny", max_seq_length=16)])
 
 
-def test_teacher_embeddings_are_cached(tmp_path):
+def _spy_on_encode(teacher, monkeypatch) -> list[list[str]]:
+    """The text lists the teacher's stock ``encode`` is called with, call by call."""
+    encoded, stock_encode = [], teacher.encode
+    monkeypatch.setattr(teacher, "encode", lambda texts, **kwargs: encoded.append(list(texts)) or stock_encode(texts, **kwargs))
+    return encoded
+
+
+def test_teacher_embeddings_are_cached_text_by_text(tmp_path, monkeypatch):
     teacher = new_model("tiny", seed=1)
+    fresh = teacher.encode(["a", "b", "c d"])
+    encoded = _spy_on_encode(teacher, monkeypatch)
     first = teacher_embeddings(teacher, ["a", "b"], str(tmp_path))
-    (cached,) = list(tmp_path.glob("teacher-*.npy"))
-    second = teacher_embeddings(teacher, ["a", "b"], str(tmp_path))
-    assert (first == second).all() and cached.is_file()
+    again = teacher_embeddings(teacher, ["b", "a", "b"], str(tmp_path))
+    grown = teacher_embeddings(teacher, ["a", "c d", "b"], str(tmp_path))
+    assert encoded == [["a", "b"], ["c d"]]  # the second call met no new text, the third one
+    assert (again == first[[1, 0, 1]]).all() and (grown[[0, 2]] == first).all()
+    assert abs(grown - fresh[[0, 2, 1]]).max() < 1e-6
+    assert len(list(tmp_path.glob("teacher-*/*.keys.npy"))) == 2
+
+
+def test_teacher_cache_tells_teachers_of_one_architecture_apart(tmp_path):
+    """Two checkpoints with the same modules differ only in their weights; each gets its own vectors."""
+    first, second = new_model("tiny", seed=1), new_model("tiny", seed=2)
+    assert repr(first) == repr(second)
+    teacher_embeddings(first, ["a man sings"], str(tmp_path))
+    vectors = teacher_embeddings(second, ["a man sings"], str(tmp_path))
+    assert abs(vectors - second.encode(["a man sings"])).max() < 1e-6
+    assert len(list(tmp_path.glob("teacher-*"))) == 2
 
 
 def test_teacher_embeddings_encode_a_repeated_text_once(monkeypatch):
     teacher = new_model("tiny", seed=1)
-    encoded = []
-    stock_encode = teacher.encode
-    monkeypatch.setattr(teacher, "encode", lambda texts, **kwargs: encoded.append(texts) or stock_encode(texts, **kwargs))
+    fresh = teacher.encode(["a man sings", "a dog runs"])
+    encoded = _spy_on_encode(teacher, monkeypatch)
     vectors = teacher_embeddings(teacher, ["a man sings", "a dog runs", "a man sings", "a man sings"])
     assert encoded == [["a man sings", "a dog runs"]] and vectors.shape == (4, 64)
     assert (vectors[0] == vectors[2]).all() and (vectors[0] == vectors[3]).all()
-    assert abs(vectors[:2] - stock_encode(["a man sings", "a dog runs"])).max() < 1e-6
+    assert abs(vectors[:2] - fresh).max() < 1e-6
 
 
 def test_translations_pair_each_english_sentence_with_its_translation_in_the_same_cell(data_dir, tmp_path):
@@ -229,7 +250,7 @@ def test_cli_teacher_override(tmp_path, data_dir):
     command = [sys.executable, "-m", "pixel_st.cli", "train", str(tmp_path / "recipe.yaml"), "--teacher", str(tmp_path / "teacher")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert list((tmp_path / "run" / "teacher-cache").glob("teacher-*.npy"))
+    assert list((tmp_path / "run" / "teacher-cache").glob("teacher-*/*.vectors.npy"))
 
 
 def test_averaged_stage_with_rendering_in_dataloader_workers(tmp_path, data_dir):
