@@ -1,7 +1,7 @@
 """Encode and render speed, measured side by side in one run (CPU here, GPU when there is one).
 
-    python benchmarks/speed.py [--preset small] [--sentences 3000] [--batch-size 128] [--full-strip 256]
-                               [--render-workers N] [--compile] [--profile] [--word-aligned]
+    python benchmarks/speed.py [--preset small | --model FOLDER] [--sentences 3000] [--batch-size 128]
+                               [--full-strip 256] [--render-workers N] [--compile] [--profile] [--word-aligned]
 
 Prints, with the device name:
 - rendering: sentences/s on one core for TextRenderer.render_batch and for a bare Pango layout loop
@@ -10,7 +10,9 @@ Prints, with the device name:
 - encoding, text in -> normalised vectors out, STS-B dev sentences: pixel_st (cropped strips), the
   full-strip approach of the reference code (every sentence rendered to 529 patches and the ViT run over
   all of them, transformers' ViTMAEModel with the padding mask), and all-MiniLM-L6-v2; on a GPU also with
-  the vectors kept there (``convert_to_tensor=True``);
+  the vectors kept there (``convert_to_tensor=True``); ``--model`` times a saved model (the shipped default:
+  ``--model default``) in place of a fresh preset, without the full-strip baseline (its position table
+  ends at the model's own strip length);
 - with ``--profile``, where encode's time goes: operators, GPU busy share, rendering share;
 - the ratios the speed issue sets targets for, and peak memory;
 - how close each model comes to the hardware: the arithmetic its encoder layers do per second on the real
@@ -28,8 +30,9 @@ import time
 
 import cairo
 import torch
+from sentence_transformers import SentenceTransformer
 
-from pixel_st import new_model
+from pixel_st import DEFAULT_MODEL, new_model
 from pixel_st.render_pool import RenderPool
 from pixel_st.renderer import Pango, PangoCairo, TextRenderer  # the bindings at the versions the renderer requires
 
@@ -133,6 +136,8 @@ def where_time_goes(model, sentences: list[str], batch_size: int, device: str, e
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default=None, help="default: base on GPU, small on CPU")
+    parser.add_argument("--model", default=None, help="a saved pixel_st model folder to time instead of a fresh "
+                        "preset ('default': pixel_st.DEFAULT_MODEL); its renderer settings apply")
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--full-strip", type=int, default=256, help="sentences for the slow full-strip baseline")
@@ -142,18 +147,29 @@ def main() -> None:
     parser.add_argument("--minilm", default="all-MiniLM-L6-v2", help="the text model to compare with: a name "
                         "load_any resolves, a folder (e.g. .devteacher on the device), or 'none' to skip it")
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
-    parser.add_argument("--word-aligned", action="store_true", help="render and encode with word-aligned strips")
+    parser.add_argument("--word-aligned", action="store_true", help="a fresh preset renders word-aligned strips")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.model and args.preset:
+        parser.error("--model and --preset name two models; give one")
+    if args.model == "default":
+        args.model = DEFAULT_MODEL
     preset = args.preset or ("base" if device == "cuda" else "small")
+    label = f"pixel_st/{os.path.basename(os.path.normpath(args.model)) if args.model else preset}"
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     sentences = sts_sentences(args.data, args.sentences)
-    aligned = "; word-aligned" if args.word_aligned else ""
-    print(f"device: {name}; preset {preset}; {len(sentences)} STS-B dev sentences; batch {args.batch_size}{aligned}")
 
-    renderer = TextRenderer(word_aligned=args.word_aligned)
-    if args.word_aligned:  # word images are cached: a first pass over unseen sentences draws each word once
-        distinct, fresh = list(dict.fromkeys(sentences)), TextRenderer(word_aligned=True)
+    if args.model:
+        model = SentenceTransformer(args.model, device=device, trust_remote_code=True)
+    else:
+        model = new_model(preset, seed=0, device=device, max_seq_length=529, word_aligned=args.word_aligned)
+        model.max_seq_length = 64  # the paper's sentence setting; the 529-row table serves the baseline
+    renderer_config = model[0].renderer.config_dict()  # a saved model's own font, size and alignment
+    aligned = "; word-aligned" if renderer_config.get("word_aligned") else ""
+    print(f"device: {name}; {label}; {len(sentences)} STS-B dev sentences; batch {args.batch_size}{aligned}")
+    renderer = TextRenderer(**renderer_config)
+    if renderer.word_aligned:  # word images are cached: a first pass over unseen sentences draws each word once
+        distinct, fresh = list(dict.fromkeys(sentences)), TextRenderer(**renderer_config)
         first = rate(lambda: fresh.render_batch(distinct), len(distinct), repeat=1)
         print(f"render, one core, first pass over {len(distinct)} distinct sentences: {first:8.0f}/s")
     ours = rate(lambda: renderer.render_batch(sentences), len(sentences))
@@ -164,16 +180,17 @@ def main() -> None:
     pool.close()
     print(f"render, {args.render_workers} worker processes: {pooled:8.0f}/s   ({pooled / ours:.2f}x one core)")
 
-    model = new_model(preset, seed=0, device=device, max_seq_length=529, word_aligned=args.word_aligned)
-    model.max_seq_length = 64  # the paper's sentence setting; the 529-row table serves the baseline
     if device == "cuda":
         model.to(torch.bfloat16)
         model[0].render_workers = args.render_workers  # on CPU the cores are busy with the model
     encode = rate(lambda: model.encode(sentences, batch_size=args.batch_size), len(sentences))
-    subset = sentences[: args.full_strip]
-    full = rate(lambda: full_strip_encode(model, subset, args.batch_size, device), len(subset), repeat=1)
-    print(f"encode, text -> normalised vectors: pixel_st {encode:8.0f}/s   full-strip approach {full:8.0f}/s"
-          f"   speed-up {encode / full:.1f}x")
+    if args.model:
+        print(f"encode, text -> normalised vectors: pixel_st {encode:8.0f}/s")
+    else:
+        subset = sentences[: args.full_strip]
+        full = rate(lambda: full_strip_encode(model, subset, args.batch_size, device), len(subset), repeat=1)
+        print(f"encode, text -> normalised vectors: pixel_st {encode:8.0f}/s   full-strip approach {full:8.0f}/s"
+              f"   speed-up {encode / full:.1f}x")
     if device == "cuda":  # numpy output copies every batch back, so the next batch cannot render meanwhile
         kept = rate(lambda: model.encode(sentences, batch_size=args.batch_size, convert_to_tensor=True), len(sentences))
         print(f"encode, vectors kept on the GPU (convert_to_tensor=True): {kept:8.0f}/s ({kept / encode:.2f}x numpy output)")
@@ -190,21 +207,21 @@ def main() -> None:
         print(f"model.compile(dynamic=True): {faster:8.0f}/s ({faster / encode:.2f}x eager; first call {warm_up:.0f} s;"
               f" max difference {gap:.1e})")
     lengths = renderer.render_batch(sentences)[1]
-    print(f"mean strip length: {lengths.mean():.1f} patches, black patch included (of 64; the full strip is 529)")
+    print(f"mean strip length: {lengths.mean():.1f} patches, black patch included (of {model.max_seq_length}; the full strip is 529)")
     dtype = next(model.parameters()).dtype
     peaks = {dtype: matmul_peak(device, dtype)}
     print(f"matmul peak ({dtype}): {peaks[dtype] / 1e12:.3f} TFLOP/s")
     vit_config = model[0].vit.config
     pixel_flops = encoder_flops([int(n) + 1 for n in lengths], vit_config.num_hidden_layers, vit_config.hidden_size,
                                 vit_config.intermediate_size) / len(sentences)
-    hardware_share(f"pixel_st/{preset}", encode, pixel_flops, peaks[dtype])
+    hardware_share(label, encode, pixel_flops, peaks[dtype])
 
     from pixel_st.report import load_any
 
     if args.minilm != "none":
         minilm = load_any(args.minilm).to(device)
         text = rate(lambda: minilm.encode(sentences, batch_size=args.batch_size), len(sentences))
-        print(f"all-MiniLM-L6-v2 ({minilm.dtype}) {text:8.0f}/s   pixel_st/{preset} relative to it: {encode / text:.2f}x")
+        print(f"all-MiniLM-L6-v2 ({minilm.dtype}) {text:8.0f}/s   {label} relative to it: {encode / text:.2f}x")
         tokens = minilm.preprocess(sentences)["attention_mask"].sum(1).tolist()  # padded to the longest, not 256
         bert_config = minilm[0].auto_model.config
         text_flops = encoder_flops(tokens, bert_config.num_hidden_layers, bert_config.hidden_size,
@@ -212,7 +229,7 @@ def main() -> None:
         if minilm.dtype not in peaks:
             peaks[minilm.dtype] = matmul_peak(device, minilm.dtype)
         hardware_share("all-MiniLM-L6-v2", text, text_flops, peaks[minilm.dtype])
-        print(f"pixel_st/{preset} does {pixel_flops / text_flops:.1f}x the arithmetic per sentence "
+        print(f"{label} does {pixel_flops / text_flops:.1f}x the arithmetic per sentence "
               f"({sum(lengths + 1) / sum(tokens):.2f}x the positions, {vit_config.num_hidden_layers}"
               f" vs {bert_config.num_hidden_layers} layers)")
     if device == "cuda":
