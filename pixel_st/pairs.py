@@ -26,16 +26,19 @@ def perturber(kind: str, rate: float = 0.1):
 
 
 def augmented_pairs(dataset: Dataset, kind: str, rate: float = 0.1, seed: int = 0, column: str = "text") -> Dataset:
-    """``dataset[column]`` -> columns (anchor, positive) with a new perturbation drawn at each access.
+    """``dataset[column]`` -> columns (anchor, positive) with a new perturbation drawn at each access; a
+    ``label`` column (a teacher's target, pixel_st.distill) rides along, so that under a distillation loss
+    the clean sentence and its perturbed copy both regress the teacher's vector of the clean one.
 
     The noise stream is seeded: the same sequence of accesses yields the same pairs. The transform runs
     wherever rows are read, i.e. in DataLoader workers during training.
     """
     function = perturber(kind, rate)
     rng = random.Random(seed)
+    label = ["label"] if "label" in dataset.column_names else []
 
-    def transform(batch: dict[str, list[Any]]) -> dict[str, list[str]]:
+    def transform(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         texts = batch[column]
-        return {"anchor": texts, "positive": [function(text, rng) for text in texts]}
+        return {"anchor": texts, "positive": [function(text, rng) for text in texts], **{name: batch[name] for name in label}}
 
-    return dataset.select_columns([column]).with_transform(transform)
+    return dataset.select_columns([column, *label]).with_transform(transform)

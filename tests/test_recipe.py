@@ -34,6 +34,7 @@ from pixel_st.recipe import (
 STAGES = {
     "distill": ({"type": "sentences", "path": "sts/stsb_en_train.tsv.gz", "limit": 64}, "mse", None),
     "distill-contrastive": ({"type": "parallel", "path": "parallel/en-de.tsv.gz", "limit": 64}, "distill", None),
+    "distill-typos": ({"type": "sentences", "path": "sts/stsb_en_train.tsv.gz", "limit": 64}, "distill", "typos"),
     "visual": ({"type": "sentences", "path": "corpus/enwiki_sentences.txt.gz", "limit": 64}, "mnrl", "mixed"),
     "topical": ({"type": "spans", "path": "corpus/enwiki_sentences.txt.gz", "limit": 64}, "symmetric_mnrl", None),
     "reasoning": ({"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 64}, "cached_mnrl", None),
@@ -124,6 +125,18 @@ def test_teacher_embeddings_encode_a_repeated_text_once(monkeypatch):
     assert encoded == [["a man sings", "a dog runs"]] and vectors.shape == (4, 64)
     assert (vectors[0] == vectors[2]).all() and (vectors[0] == vectors[3]).all()
     assert abs(vectors[:2] - fresh).max() < 1e-6
+
+
+def test_augmented_distillation_rows_keep_the_clean_sentences_target(data_dir):
+    """augmentation on a distillation task: the sentence and its noisy copy both carry the clean one's vector."""
+    teacher = new_model("tiny", seed=1)
+    sentences = stage_dataset({"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 8}, data_dir)
+    rows = augmented_pairs(distillation_dataset(teacher, sentences), "typos", 0.5, seed=0)
+    assert rows.column_names == ["text", "label"] and list(rows[0]) == ["anchor", "positive", "label"]
+    batch = rows[:8]
+    assert batch["anchor"] == sentences["text"][:] and batch["positive"] != batch["anchor"]
+    clean = teacher.encode(batch["anchor"])
+    assert abs(torch.tensor(batch["label"]).numpy() - clean).max() < 1e-6
 
 
 def test_translations_pair_each_english_sentence_with_its_translation_in_the_same_cell(data_dir, tmp_path):
