@@ -150,8 +150,8 @@ def main() -> None:
     parser.add_argument("--word-aligned", action="store_true", help="a fresh preset renders word-aligned strips")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.model and args.preset:
-        parser.error("--model and --preset name two models; give one")
+    if args.model and (args.preset or args.word_aligned):
+        parser.error("--model times a saved model with its own settings; --preset and --word-aligned are for a fresh one")
     if args.model == "default":
         args.model = DEFAULT_MODEL
     preset = args.preset or ("base" if device == "cuda" else "small")
