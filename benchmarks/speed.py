@@ -165,9 +165,9 @@ def main() -> None:
         model = new_model(preset, seed=0, device=device, max_seq_length=529, word_aligned=args.word_aligned)
         model.max_seq_length = 64  # the paper's sentence setting; the 529-row table serves the baseline
     renderer_config = model[0].renderer.config_dict()  # a saved model's own font, size and alignment
-    aligned = "; word-aligned" if renderer_config.get("word_aligned") else ""
-    print(f"device: {name}; {label}; {len(sentences)} STS-B dev sentences; batch {args.batch_size}{aligned}")
     renderer = TextRenderer(**renderer_config)
+    aligned = "; word-aligned" if renderer.word_aligned else ""
+    print(f"device: {name}; {label}; {len(sentences)} STS-B dev sentences; batch {args.batch_size}{aligned}")
     if renderer.word_aligned:  # word images are cached: a first pass over unseen sentences draws each word once
         distinct, fresh = list(dict.fromkeys(sentences)), TextRenderer(**renderer_config)
         first = rate(lambda: fresh.render_batch(distinct), len(distinct), repeat=1)
