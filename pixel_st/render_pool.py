@@ -23,6 +23,7 @@ from pixel_st.renderer import WHITE, TextRenderer
 MIN_CHUNK = 16  # texts per worker below which a process round trip costs more than it saves
 
 _worker_renderer: TextRenderer | None = None
+_worker_buffer: np.memmap | None = None  # kept mapped between chunks: a fresh map faults in every page again
 
 
 def _start_worker(renderer: TextRenderer) -> None:
@@ -30,14 +31,22 @@ def _start_worker(renderer: TextRenderer) -> None:
     _worker_renderer = renderer  # unpickling registered its fonts in this process
 
 
-def _render_chunk(path: str, shape: tuple, start: int, texts: list[str], max_patches: int) -> np.ndarray:
-    """Render ``texts`` into rows ``start:start + len(texts)`` of the shared buffer; return their lengths."""
+def _map(path: str, size: int, mapped: np.memmap | None, mode: str) -> np.memmap:
+    """``mapped`` if it already spans ``size`` bytes of the buffer file, else a fresh map of the whole file."""
+    if mapped is not None and mapped.size >= size:
+        return mapped
+    return np.memmap(path, dtype=np.uint8, mode=mode, shape=(os.path.getsize(path),))
+
+
+def _render_chunk(path: str, shape: tuple, start: int, texts: list[str], max_patches: int) -> tuple[np.ndarray, int]:
+    """Render ``texts`` into rows ``start:start + len(texts)`` of the shared buffer; return their lengths and
+    the width written (the caller whitens each row from there to the batch's width)."""
+    global _worker_buffer
     pixels, lengths = _worker_renderer.render_batch(texts, max_patches)
-    rows = np.memmap(path, dtype=np.uint8, mode="r+", shape=shape)[start : start + len(texts)]
-    rows[:, :, : pixels.shape[2]] = pixels
-    rows[:, :, pixels.shape[2] :] = WHITE
-    del rows  # unmaps
-    return lengths
+    _worker_buffer = _map(path, int(np.prod(shape)), _worker_buffer, "r+")
+    rows = _worker_buffer[: int(np.prod(shape))].reshape(shape)
+    rows[start : start + len(texts), :, : pixels.shape[2]] = pixels
+    return lengths, pixels.shape[2]
 
 
 def _remove(path: str) -> None:
@@ -62,6 +71,7 @@ class RenderPool:
         self._lock = threading.Lock()  # one shared buffer: one batch at a time
         handle, self._buffer = tempfile.mkstemp(prefix="pixel_st-render-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         os.close(handle)
+        self._mapped: np.memmap | None = None
         self._executor = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(renderer,)
         )
@@ -78,19 +88,23 @@ class RenderPool:
         parts = min(self.workers, max(1, len(texts) // MIN_CHUNK))
         bounds = np.linspace(0, len(texts), parts + 1).astype(int)
         with self._lock:
-            if os.path.getsize(self._buffer) < max(1, np.prod(shape)):
-                os.truncate(self._buffer, max(1, int(np.prod(shape))))
+            size = max(1, int(np.prod(shape)))
+            if os.path.getsize(self._buffer) < size:
+                os.truncate(self._buffer, size)
             futures = [
                 self._executor.submit(_render_chunk, self._buffer, shape, start, texts[start:end], limit)
                 for start, end in zip(bounds[:-1], bounds[1:])
             ]
-            lengths = np.concatenate([future.result() for future in futures]) if texts else np.empty(0, np.int64)
+            chunks = [future.result() for future in futures]
+            lengths = np.concatenate([chunk_lengths for chunk_lengths, _ in chunks]) if texts else np.empty(0, np.int64)
             width = int(lengths.max(initial=1)) * self._patch_size
-            shared = np.memmap(self._buffer, dtype=np.uint8, mode="r", shape=shape) if texts else np.empty(shape, np.uint8)
-            pixels = np.array(shared[:, :, :width])
-            del shared
+            self._mapped = _map(self._buffer, size, self._mapped, "r")
+            pixels = np.array(self._mapped[: int(np.prod(shape))].reshape(shape)[:, :, :width])
+            for start, end, (_, written) in zip(bounds[:-1], bounds[1:], chunks):
+                pixels[start:end, :, written:] = WHITE  # what an earlier, wider batch left there
         return pixels, lengths
 
     def close(self) -> None:
+        self._mapped = None
         for finalizer in self._finalizers:
             finalizer()

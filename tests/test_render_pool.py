@@ -29,6 +29,23 @@ def test_pool_renders_the_same_pixels_as_one_process(font_file):
         pool.close()
 
 
+def test_pool_reuses_its_buffer_without_leaking_an_earlier_batch(font_file):
+    """The shared buffer outlives each batch and grows: a chunk of short strips must not show the pixels a
+    wider earlier batch left in its rows, and a larger batch must reach past the old end of the buffer."""
+    renderer = TextRenderer(font=font_file, max_seq_length=32)
+    pool = RenderPool(renderer, workers=2)
+    long_texts = ["a long sentence that fills the strip " * 3] * (2 * MIN_CHUNK)
+    short_then_long = ["hi"] * MIN_CHUNK + ["a medium sentence here"] * MIN_CHUNK
+    try:
+        for texts in (long_texts, short_then_long, [], TEXTS * 3, short_then_long):
+            expected_pixels, expected_lengths = renderer.render_batch(texts)
+            pixels, lengths = pool.render_batch(texts)
+            np.testing.assert_array_equal(lengths, expected_lengths)
+            np.testing.assert_array_equal(pixels, expected_pixels)
+    finally:
+        pool.close()
+
+
 def test_encoder_with_render_workers_gives_identical_embeddings():
     serial = new_model("tiny", seed=0)
     parallel = new_model("tiny", seed=0)
