@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The lent-GPU calls of docs/model.md's runbook, by name, so that each `run` is one short command issued
 # back to back (the machine goes back 30 s after a call). Run on the device from the project root; every
-# step's output goes to the terminal and to $OUT/STEP.txt, each step under its own time limit.
-#   bash examples/device_call.sh bench    # carry .gpukit .devwheels .devdata/sts
-#   bash examples/device_call.sh minilm   # carry .devteacher .devdata/nli (the rest is still there)
-#   bash examples/device_call.sh train    # carry .devdata/corpus .devdata/parallel the first time, then nothing
+# step's output goes to the terminal and to $OUT/STEP.txt, each step under its own time limit. A session has
+# 15 minutes of device time, machine start included: one bench session, or one training session.
+#   bench session:    bash examples/device_call.sh bench    # carry .gpukit .devwheels .devdata/sts
+#   training session: bash examples/device_call.sh digest   # carry .gpukit .devwheels .devdata/sts
+#                     true                                  # carry .devteacher .devdata/nli
+#                     bash examples/device_call.sh train    # carry .devdata/corpus .devdata/parallel
+#   bash examples/device_call.sh minilm   # carry .devteacher .devdata/nli: the MiniLM ratio on the GPU
 # `train` trains for what is left of the call (TIME_LIMIT=SECONDS to say), goes on from RESUME=DIR (a carried
 # `pixel-st pack` folder) on a fresh machine, and brings the run back packed as $OUT/pack.tgz.* (15 MB pieces).
 set -uo pipefail
@@ -29,15 +32,19 @@ step() {  # step NAME SECONDS COMMAND...: at most SECONDS, and never past CALL_E
 }
 
 case "${1:-}" in
-  bench)
+  digest)  # the device must draw the pixels this machine draws (docs/model.md)
+    nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+    step render_digest 60 python3 examples/render_digest.py --data "$sts"
+    ;;
+  bench)  # the speed issue's figures, most wanted first: a step that would start past CALL_END is skipped
     nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
     step render_digest 60 python3 examples/render_digest.py --data "$sts"
     step speed 300 python3 benchmarks/speed.py --profile --compile --minilm none --sentences 40000 --batch-size 256 \
       --full-strip 4096 --render-workers "$workers" --data "$sts"
+    step train_step 150 python3 benchmarks/train_step.py --workers 8 --data .devdata/sts/stsb_en_train.tsv.gz
+    step render_parallel 60 python3 benchmarks/render_parallel.py --workers "$workers" --word-aligned --data "$sts"
     step speed_1024 180 python3 benchmarks/speed.py --minilm none --sentences 40000 --batch-size 1024 \
       --full-strip 4096 --render-workers "$workers" --data "$sts"
-    step render_parallel 60 python3 benchmarks/render_parallel.py --workers "$workers" --data "$sts"
-    step train_step 150 python3 benchmarks/train_step.py --workers 8 --data .devdata/sts/stsb_en_train.tsv.gz
     ;;
   minilm)
     step speed_minilm 300 python3 benchmarks/speed.py --minilm .devteacher --sentences 40000 --batch-size 256 \
@@ -45,10 +52,6 @@ case "${1:-}" in
     ;;
   train)
     run_dir=${RESUME:-runs/scratch}
-    if [ ! -e runs/length_grouping.done ]; then  # once per machine
-      step length_grouping 60 python3 benchmarks/length_grouping.py --data .devdata/corpus/enwiki_sentences.txt.gz
-      mkdir -p runs && touch runs/length_grouping.done
-    fi
     seconds=${TIME_LIMIT:-$((500 - SECONDS))}  # the checkpoint, the exit and the pack fit in the call's 600 s
     step train $((570 - SECONDS)) python3 -m pixel_st.cli train recipes/scratch.yaml --data-dir .devdata \
       --teacher .devteacher --output-dir "$run_dir" --time-limit "$seconds"
@@ -58,7 +61,7 @@ case "${1:-}" in
     ls -l "$out"
     ;;
   *)
-    echo "usage: bash examples/device_call.sh bench|minilm|train" >&2
+    echo "usage: bash examples/device_call.sh digest|bench|minilm|train" >&2
     exit 2
     ;;
 esac
