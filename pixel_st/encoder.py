@@ -52,6 +52,7 @@ class PixelEncoder(InputModule):
 
     config_file_name = "pixel_encoder_config.json"
     save_in_root = True
+    tokenizer = None  # texts are drawn, not tokenized: model.tokenizer is None, as for the stock image-only models
 
     def __init__(self, vit: ViTMAEModel, renderer: TextRenderer, render_workers: int = 0) -> None:
         super().__init__()

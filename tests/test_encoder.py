@@ -21,6 +21,12 @@ def test_presets():
         strip_config("huge")
 
 
+def test_model_has_no_tokenizer(tiny_model):
+    """``model.tokenizer`` is None (sentence-transformers' property reads the first module's attribute, and
+    raised an AttributeError naming SentenceTransformer when the module had none)."""
+    assert tiny_model.tokenizer is None
+
+
 def test_preprocess_features(tiny_model):
     features = tiny_model.preprocess(["short", "a somewhat longer sentence here"])
     patches, mask = features["pixel_values"], features["attention_mask"]
