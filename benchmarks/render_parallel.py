@@ -15,10 +15,6 @@ turns (this machine's speed drifts between runs; only figures taken side by side
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +26,7 @@ import pixel_st.render_pool
 from pixel_st.render_pool import MIN_CHUNK
 from pixel_st.renderer import TextRenderer
 from pixel_st.sts import read_sts
+from at_revision import module_at  # benchmarks/at_revision.py
 from speed import rate  # best of N runs, items per second (benchmarks/speed.py)
 
 
@@ -58,20 +55,9 @@ def pool_figures(module, renderer: TextRenderer, n: int, batches: list[list[str]
         pool.close(), one_worker.close()
 
 
-def render_pool_at(revision: str, folder: str):
-    """pixel_st/render_pool.py as it was at a git revision, importable by spawned workers (``folder`` is put
-    on sys.path, which spawned processes inherit)."""
-    name = f"render_pool_{revision.replace('~', '_').replace('^', '_')}"
-    with open(os.path.join(folder, name + ".py"), "w", encoding="utf-8") as file:
-        file.write(subprocess.run(["git", "show", f"{revision}:pixel_st/render_pool.py"], check=True,
-                                  capture_output=True, text=True).stdout)
-    sys.path.insert(0, folder)
-    return importlib.import_module(name)
-
-
 def against(revision: str, renderer: TextRenderer, n: int, batches: list[list[str]], repeat: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        versions = {revision: render_pool_at(revision, folder), "now": pixel_st.render_pool}
+        versions = {revision: module_at(revision, "pixel_st/render_pool.py", folder), "now": pixel_st.render_pool}
         for round_ in range(3):
             for label, module in versions.items():
                 pooled, round_trip = pool_figures(module, renderer, n, batches, repeat)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
-import importlib.util
 import os
-import subprocess
 import tempfile
 import time
 
@@ -27,6 +25,7 @@ import numpy as np
 
 from pixel_st.renderer import LEFT_PAD, RIGHT_PAD, TextRenderer, clean_text
 from pixel_st.sts import read_sts
+from at_revision import module_at  # benchmarks/at_revision.py
 
 
 def per_second(render, texts: list[str], batch_size: int = 256) -> float:
@@ -59,25 +58,13 @@ def differing(texts: list[str], max_patches: int) -> tuple[int, int]:
     return composed, differ
 
 
-def word_images_at(revision: str, folder: str):
-    """The ``pixel_st.word_images`` module as it was at a git revision (loaded from a copy in ``folder``)."""
-    path = os.path.join(folder, f"word_images_{len(os.listdir(folder))}.py")
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(subprocess.run(["git", "show", f"{revision}:pixel_st/word_images.py"], check=True,
-                                  capture_output=True, text=True).stdout)
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def first_passes(corpora: dict[str, list[str]], revisions: list[str]) -> None:
     """First-pass sentences/s of word_images.py at each revision and now, in turns, on one renderer (batches of
     256; older modules draw with the renderer as it is now)."""
     import pixel_st.word_images
 
     with tempfile.TemporaryDirectory() as folder:
-        versions = {revision: word_images_at(revision, folder) for revision in revisions}
+        versions = {revision: module_at(revision, "pixel_st/word_images.py", folder) for revision in revisions}
         versions["now"] = pixel_st.word_images
         renderer = TextRenderer(word_aligned=True)
         renderer.render_batch(["warm up"])
