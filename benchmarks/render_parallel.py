@@ -47,12 +47,14 @@ def pool_figures(module, renderer: TextRenderer, n: int, batches: list[list[str]
     texts = [text for batch in batches for text in batch]
     pool, one_worker = module.RenderPool(renderer, n), module.RenderPool(renderer, 1)
     try:
-        pool.render_batch(texts), one_worker.render_batch(texts)
+        for started in (pool, one_worker):
+            started.render_batch(texts)
         pooled = rate(lambda: [pool.render_batch(batch) for batch in batches], len(texts), repeat)
         calls = small_calls(texts)
         return pooled, 1 / rate(lambda: [one_worker.render_batch(chunk) for chunk in calls], len(calls), repeat)
     finally:
-        pool.close(), one_worker.close()
+        pool.close()
+        one_worker.close()
 
 
 def against(revision: str, renderer: TextRenderer, n: int, batches: list[list[str]], repeat: int) -> None:
