@@ -1,15 +1,16 @@
 """Rendering in parallel: one process, N threads, the N-process RenderPool, and this machine's own ceiling.
 
     python benchmarks/render_parallel.py [--workers 2] [--batch-size 256] [--repeat 7] [--word-aligned]
-                                         [--against REV]
+                                         [--against REV ...] [--rounds 5]
 
 Renders the STS-B dev sentences in batches (as ``encode`` does) and prints sentences/s, best of
 ``--repeat``. The ceiling is a pure-Python CPU-bound loop run in N processes versus one: no rendering
 scheme can scale better than the machine does. The round trip is what one pool call adds to rendering
 its texts in-process (one worker, calls of MIN_CHUNK texts, the smallest chunk the pool sends): with
 many workers and encode's batches each worker gets a small chunk, and this cost is paid per chunk.
-``--against REV`` prints only the pool figures, for pixel_st/render_pool.py now and at a git revision, in
-turns (this machine's speed drifts between runs; only figures taken side by side compare).
+``--against REV ...`` prints only the pool figures, for pixel_st/render_pool.py now and at git revisions,
+measured in turns and the best of each kept (this machine's speed drifts; only figures taken side by side
+compare), with the round trip over in-process rendering in brackets.
 """
 
 from __future__ import annotations
@@ -41,30 +42,46 @@ def small_calls(texts: list[str]) -> list[list[str]]:
     return [texts[i : i + MIN_CHUNK] for i in range(0, len(texts) - MIN_CHUNK + 1, MIN_CHUNK)]
 
 
-def pool_figures(module, renderer: TextRenderer, n: int, batches: list[list[str]], repeat: int) -> tuple[float, float]:
-    """Sentences/s of ``module.RenderPool(renderer, n)`` over ``batches``, and the seconds one call of
-    MIN_CHUNK texts takes through a one-worker pool (workers started and their word images cached first)."""
+class PoolFigures:
+    """A ``module.RenderPool(renderer, n)`` and a one-worker pool, started and their word images cached."""
+
+    def __init__(self, module, renderer: TextRenderer, n: int, texts: list[str]) -> None:
+        self.pool, self.one_worker = module.RenderPool(renderer, n), module.RenderPool(renderer, 1)
+        for pool in (self.pool, self.one_worker):
+            pool.render_batch(texts)
+
+    def measure(self, batches: list[list[str]], repeat: int) -> tuple[float, float]:
+        """Sentences/s of the pool over ``batches``; seconds of one MIN_CHUNK-text call through one worker."""
+        count, calls = sum(map(len, batches)), small_calls([text for batch in batches for text in batch])
+        pooled = rate(lambda: [self.pool.render_batch(batch) for batch in batches], count, repeat)
+        return pooled, 1 / rate(lambda: [self.one_worker.render_batch(chunk) for chunk in calls], len(calls), repeat)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.one_worker.close()
+
+
+def against(revisions: list[str], renderer: TextRenderer, n: int, batches: list[list[str]], repeat: int, rounds: int) -> None:
+    """The pool figures of pixel_st/render_pool.py at each revision and now, and in-process rendering, measured
+    in turns ``rounds`` times; the best of each."""
     texts = [text for batch in batches for text in batch]
-    pool, one_worker = module.RenderPool(renderer, n), module.RenderPool(renderer, 1)
-    try:
-        for started in (pool, one_worker):
-            started.render_batch(texts)
-        pooled = rate(lambda: [pool.render_batch(batch) for batch in batches], len(texts), repeat)
-        calls = small_calls(texts)
-        return pooled, 1 / rate(lambda: [one_worker.render_batch(chunk) for chunk in calls], len(calls), repeat)
-    finally:
-        pool.close()
-        one_worker.close()
-
-
-def against(revision: str, renderer: TextRenderer, n: int, batches: list[list[str]], repeat: int) -> None:
+    calls = small_calls(texts)
     with tempfile.TemporaryDirectory() as folder:
-        versions = {revision: module_at(revision, "pixel_st/render_pool.py", folder), "now": pixel_st.render_pool}
-        for round_ in range(3):
-            for label, module in versions.items():
-                pooled, round_trip = pool_figures(module, renderer, n, batches, repeat)
-                print(f"round {round_ + 1}  {label:10s} RenderPool({n}) {pooled:8.0f}/s   "
-                      f"one-worker call of {MIN_CHUNK} texts {round_trip * 1e3:.2f} ms")
+        modules = {revision: module_at(revision, "pixel_st/render_pool.py", folder) for revision in revisions}
+        versions = {label: PoolFigures(module, renderer, n, texts) for label, module in {**modules, "now": pixel_st.render_pool}.items()}
+        best = {label: (0.0, float("inf")) for label in versions}
+        in_process = 0.0
+        for _ in range(rounds):
+            in_process = max(in_process, rate(lambda: [renderer.render_batch(chunk) for chunk in calls], len(calls), repeat))
+            for label, figures in versions.items():
+                pooled, round_trip = figures.measure(batches, repeat)
+                best[label] = (max(best[label][0], pooled), min(best[label][1], round_trip))
+        for figures in versions.values():
+            figures.close()
+    print(f"in-process           call of {MIN_CHUNK} texts {1e3 / in_process:.2f} ms")
+    for label, (pooled, round_trip) in best.items():
+        print(f"{label:10s} RenderPool({n}) {pooled:8.0f}/s   one-worker call of {MIN_CHUNK} texts {round_trip * 1e3:.2f} ms"
+              f" (+{(round_trip - 1 / in_process) * 1e3:.2f})")
 
 
 def main() -> None:
@@ -74,7 +91,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_dev.tsv.gz")
     parser.add_argument("--word-aligned", action="store_true", help="word-aligned strips (the shipped model's), words cached")
-    parser.add_argument("--against", metavar="REV", help="only the pool figures, now and at this git revision, in turns")
+    parser.add_argument("--against", nargs="+", default=[], metavar="REV",
+                        help="only the pool figures, now and at these git revisions, in turns")
+    parser.add_argument("--rounds", type=int, default=5, help="turns with --against; the best of each is printed")
     args = parser.parse_args()
     first, second, _ = read_sts(args.data)
     texts, n, size = first + second, args.workers, args.batch_size
@@ -83,8 +102,9 @@ def main() -> None:
     renderer.render_batch(texts if args.word_aligned else texts[:10])  # word images cached, as in a long run
     if args.against:
         aligned = "; word-aligned" if args.word_aligned else ""
-        print(f"{len(texts)} STS-B dev sentences in batches of {size}; {n} workers{aligned}; best of {args.repeat}")
-        against(args.against, renderer, n, batches, args.repeat)
+        print(f"{len(texts)} STS-B dev sentences in batches of {size}; {n} workers{aligned}; "
+              f"best of {args.rounds} rounds in turns, each the best of {args.repeat}")
+        against(args.against, renderer, n, batches, args.repeat, args.rounds)
         return
 
     serial = rate(lambda: [renderer.render_batch(batch) for batch in batches], len(texts), args.repeat)
@@ -96,7 +116,9 @@ def main() -> None:
             return list(threads.map(lambda part: renderer.render_batch([batch[i] for i in part]), parts))
 
         threaded_rate = rate(lambda: [threaded(batch) for batch in batches], len(texts), args.repeat)
-    pooled, round_trip = pool_figures(pixel_st.render_pool, renderer, n, batches, args.repeat)
+    figures = PoolFigures(pixel_st.render_pool, renderer, n, texts)
+    pooled, round_trip = figures.measure(batches, args.repeat)
+    figures.close()
 
     start = time.perf_counter()
     for _ in range(n):

@@ -1,10 +1,10 @@
 """Render large batches in worker processes (much of a Pango layout call holds the GIL, so threads scale poorly).
 
 Workers write their strips straight into a memory-mapped buffer shared with the caller (in /dev/shm where
-there is one), so only the strip lengths travel through the pool's pipes. The workers are spawned, so
-like any spawn-based pool (sentence-transformers' multi-process pool too) a script that uses one needs
-the ``if __name__ == "__main__":`` guard (without it the workers die; ``PixelEncoder`` then warns and
-renders in-process).
+there is one), so only the texts and the strip lengths travel, each worker through its own pipe. The
+workers are spawned, so like any spawn-based pool (sentence-transformers' multi-process pool too) a script
+that uses one needs the ``if __name__ == "__main__":`` guard (without it the workers die; ``PixelEncoder``
+then warns and renders in-process).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 import weakref
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -22,34 +22,48 @@ from pixel_st.renderer import WHITE, TextRenderer
 
 MIN_CHUNK = 16  # texts per worker below which a process round trip costs more than it saves
 
-_worker_renderer: TextRenderer | None = None
-_worker_buffer: np.memmap | None = None  # kept mapped between chunks: a fresh map faults in every page again
-
-
-def _start_worker(renderer: TextRenderer) -> None:
-    global _worker_renderer
-    _worker_renderer = renderer  # unpickling registered its fonts in this process
-
 
 def _map(path: str, size: int, mapped: np.memmap | None, mode: str) -> np.memmap:
-    """``mapped`` if it already spans ``size`` bytes of the buffer file, else a fresh map of the whole file."""
+    """``mapped`` if it already spans ``size`` bytes of the buffer file, else a fresh map of the whole file
+    (kept between batches: a fresh map faults in every page again)."""
     if mapped is not None and mapped.size >= size:
         return mapped
     return np.memmap(path, dtype=np.uint8, mode=mode, shape=(os.path.getsize(path),))
 
 
-def _render_chunk(path: str, shape: tuple, start: int, texts: list[str], max_patches: int) -> tuple[np.ndarray, int]:
-    """Render ``texts`` into rows ``start:start + len(texts)`` of the shared buffer; return their lengths and
-    the width written (the caller whitens each row from there to the batch's width)."""
-    global _worker_buffer
-    pixels, lengths = _worker_renderer.render_batch(texts, max_patches)
-    _worker_buffer = _map(path, int(np.prod(shape)), _worker_buffer, "r+")
-    rows = _worker_buffer[: int(np.prod(shape))].reshape(shape)
-    rows[start : start + len(texts), :, : pixels.shape[2]] = pixels
-    return lengths, pixels.shape[2]
+def _serve(connection, renderer: TextRenderer, path: str) -> None:
+    """A worker: for each ``(shape, start, texts, max_patches)`` received, render ``texts`` into rows
+    ``start:start + len(texts)`` of the shared buffer and answer with their lengths and the width written
+    (the caller whitens each row from there to the batch's width), or with the exception raised."""
+    buffer = None
+    while True:
+        try:
+            request = connection.recv()
+        except (EOFError, OSError):  # the caller is gone
+            return
+        if request is None:
+            return
+        shape, start, texts, max_patches = request
+        try:
+            pixels, lengths = renderer.render_batch(texts, max_patches)
+            buffer = _map(path, int(np.prod(shape)), buffer, "r+")
+            buffer[: int(np.prod(shape))].reshape(shape)[start : start + len(texts), :, : pixels.shape[2]] = pixels
+            connection.send((lengths, pixels.shape[2]))
+        except Exception as error:  # noqa: BLE001 - raised again in the caller, as a pool does
+            connection.send(error)
 
 
-def _remove(path: str) -> None:
+def _stop(connections: list, processes: list, path: str) -> None:
+    for connection in connections:
+        try:
+            connection.send(None)
+            connection.close()
+        except OSError:  # a dead worker's pipe
+            pass
+    for process in processes:
+        process.join(timeout=1)
+        if process.is_alive():
+            process.terminate()
     if os.path.exists(path):
         os.remove(path)
 
@@ -57,6 +71,7 @@ def _remove(path: str) -> None:
 class RenderPool:
     """``workers`` spawned processes, each holding a copy of ``renderer``; ``render_batch`` has the
     renderer's signature and result (strips cropped to the longest one), computed in contiguous chunks.
+    A worker that dies makes ``render_batch`` raise ``BrokenProcessPool``.
 
     ``config`` is the renderer configuration the workers were started with; a pool does not follow later
     changes to the renderer (the encoder starts a new pool when they differ).
@@ -72,13 +87,21 @@ class RenderPool:
         handle, self._buffer = tempfile.mkstemp(prefix="pixel_st-render-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         os.close(handle)
         self._mapped: np.memmap | None = None
-        self._executor = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(renderer,)
-        )
-        self._finalizers = [
-            weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True),
-            weakref.finalize(self, _remove, self._buffer),
-        ]
+        context = multiprocessing.get_context("spawn")
+        self._connections, self._processes = [], []
+        # before any start: a start that fails (a spawned child of an unguarded script) stops the rest
+        self._finalizer = weakref.finalize(self, _stop, self._connections, self._processes, self._buffer)
+        try:
+            for _ in range(workers):
+                ours, theirs = context.Pipe()
+                process = context.Process(target=_serve, args=(theirs, renderer, self._buffer), daemon=True)
+                self._connections.append(ours)
+                process.start()
+                theirs.close()  # the worker holds the only other end: its death reads as end-of-file here
+                self._processes.append(process)
+        except BaseException:
+            self._finalizer()
+            raise
 
     def render_batch(self, texts: list[str], max_patches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         if max_patches is not None and max_patches < 2:
@@ -91,20 +114,24 @@ class RenderPool:
             size = max(1, int(np.prod(shape)))
             if os.path.getsize(self._buffer) < size:
                 os.truncate(self._buffer, size)
-            futures = [
-                self._executor.submit(_render_chunk, self._buffer, shape, start, texts[start:end], limit)
-                for start, end in zip(bounds[:-1], bounds[1:])
-            ]
-            chunks = [future.result() for future in futures]
-            lengths = np.concatenate([chunk_lengths for chunk_lengths, _ in chunks]) if texts else np.empty(0, np.int64)
+            connections = self._connections[:parts]
+            try:
+                for connection, start, end in zip(connections, bounds[:-1], bounds[1:]):
+                    connection.send((shape, start, texts[start:end], limit))
+                answers = [connection.recv() for connection in connections]
+            except (EOFError, OSError) as error:
+                raise BrokenProcessPool("a render worker process died") from error
+            for answer in answers:
+                if isinstance(answer, Exception):
+                    raise answer
+            lengths = np.concatenate([chunk_lengths for chunk_lengths, _ in answers]) if texts else np.empty(0, np.int64)
             width = int(lengths.max(initial=1)) * self._patch_size
             self._mapped = _map(self._buffer, size, self._mapped, "r")
             pixels = np.array(self._mapped[: int(np.prod(shape))].reshape(shape)[:, :, :width])
-            for start, end, (_, written) in zip(bounds[:-1], bounds[1:], chunks):
+            for start, end, (_, written) in zip(bounds[:-1], bounds[1:], answers):
                 pixels[start:end, :, written:] = WHITE  # what an earlier, wider batch left there
         return pixels, lengths
 
     def close(self) -> None:
         self._mapped = None
-        for finalizer in self._finalizers:
-            finalizer()
+        self._finalizer()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import pickle
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -93,7 +96,7 @@ def test_a_dead_worker_falls_back_to_in_process_rendering(caplog):
     parallel[0].render_workers = 2
     expected = serial.encode(TEXTS, batch_size=64)
     np.testing.assert_array_equal(parallel.encode(TEXTS, batch_size=64), expected)
-    for process in list(parallel[0]._render_pool._executor._processes.values()):
+    for process in parallel[0]._render_pool._processes:
         process.kill()
         process.join()
     with caplog.at_level("WARNING"):
@@ -118,9 +121,12 @@ def test_a_script_without_main_guard_still_encodes(tmp_path):
         "assert np.array_equal(model.encode(texts), expected)\n"
         "print('ENCODED')\n"
     )
+    buffers = os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(), "pixel_st-render-*")
+    before = set(glob.glob(buffers))
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "ENCODED" in result.stdout, result.stderr[-3000:]
     assert "render worker process died" in result.stderr
+    assert set(glob.glob(buffers)) <= before, "the script or its dead workers left a shared buffer behind"
 
 
 def test_rendering_and_reading_sts_files_load_no_torch():
