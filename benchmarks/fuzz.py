@@ -1,7 +1,9 @@
 """Fuzz the full pipeline: N random strings (any code point, surrogates and controls included, lengths up to
 --max-length) are encoded by a tiny model; reports crashes, non-finite vectors and non-deterministic strips.
 
-    python benchmarks/fuzz.py [--n 10000] [--seed 0]
+    python benchmarks/fuzz.py [--n 10000] [--seed 0] [--word-aligned]
+
+``--word-aligned`` renders as the shipped model does: strips pasted from cached word images.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-length", type=int, default=2000)
+    parser.add_argument("--word-aligned", action="store_true", help="word-aligned strips (the shipped model's)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     texts = [random_string(rng, args.max_length) for _ in range(args.n)]
     texts[0] = "x" * 100_000
-    model = new_model("tiny", seed=0)
+    model = new_model("tiny", seed=0, word_aligned=args.word_aligned)
     renderer = model[0].renderer
     start = time.perf_counter()
     failures, non_finite, unstable = [], 0, 0
@@ -52,7 +55,8 @@ def main() -> None:
         non_finite += int((~np.isfinite(embeddings)).any(axis=1).sum())
         unstable += sum(not np.array_equal(renderer.render(t), renderer.render(t)) for t in batch[:4])
     seconds = time.perf_counter() - start
-    print(f"strings: {len(texts)} (seed {args.seed}, lengths 0..{args.max_length} plus one of 100,000 chars)")
+    aligned = ", word-aligned" if args.word_aligned else ""
+    print(f"strings: {len(texts)} (seed {args.seed}, lengths 0..{args.max_length} plus one of 100,000 chars{aligned})")
     print(f"exceptions: {len(failures)}  non-finite vectors: {non_finite}  non-deterministic strips: {unstable}")
     print(f"time: {seconds:.1f} s")
     for failure in failures[:5]:
