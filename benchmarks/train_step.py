@@ -1,6 +1,6 @@
 """Training-step cost and data-loading stalls, measured side by side (CPU here, GPU when there is one).
 
-    python benchmarks/train_step.py [--preset small] [--batch-size 64] [--steps 20] [--workers 2]
+    python benchmarks/train_step.py [--preset small] [--batch-size 64] [--steps 20] [--workers 2] [--word-aligned]
 
 Prints, with the device name:
 - forward: the (anchor, positive) columns of one batch of STS-B train pairs through the model, no gradient;
@@ -40,17 +40,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes that render")
     parser.add_argument("--data", default="../shared/data/sts/stsb_en_train.tsv.gz")
+    parser.add_argument("--word-aligned", action="store_true", help="word-aligned strips, as recipes/scratch.yaml trains on")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     preset = args.preset or ("base" if device == "cuda" else "small")
     batch_size = args.batch_size or (256 if device == "cuda" else 64)
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; preset {preset}; batch {batch_size} pairs; {args.steps} steps; {args.workers} render workers")
+    aligned = "; word-aligned" if args.word_aligned else ""
+    print(f"device: {name}; preset {preset}; batch {batch_size} pairs; {args.steps} steps; {args.workers} render workers{aligned}")
 
     first, second, _ = read_sts(args.data)
     pairs = list(zip(first, second))
     random.Random(0).shuffle(pairs)  # the file is grouped by genre (short captions first)
-    model = new_model(preset, seed=0, device=device)
+    model = new_model(preset, seed=0, device=device, word_aligned=args.word_aligned)
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")

@@ -43,6 +43,8 @@ case "${1:-}" in
       --full-strip 4096 --render-workers "$workers" --data "$sts"
     step train_step 150 python3 benchmarks/train_step.py --workers 8 --data .devdata/sts/stsb_en_train.tsv.gz
     step render_parallel 60 python3 benchmarks/render_parallel.py --workers "$workers" --word-aligned --data "$sts"
+    step train_step_small 60 python3 benchmarks/train_step.py --preset small --batch-size 256 --word-aligned \
+      --workers 12 --data .devdata/sts/stsb_en_train.tsv.gz  # the rate that sizes recipes/scratch.yaml
     step speed_1024 180 python3 benchmarks/speed.py --minilm none --sentences 40000 --batch-size 1024 \
       --full-strip 4096 --render-workers "$workers" --data "$sts"
     ;;
