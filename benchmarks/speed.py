@@ -172,11 +172,12 @@ def main() -> None:
         distinct, fresh = list(dict.fromkeys(sentences)), TextRenderer(**renderer_config)
         first = rate(lambda: fresh.render_batch(distinct), len(distinct), repeat=1)
         print(f"render, one core, first pass over {len(distinct)} distinct sentences: {first:8.0f}/s")
-    ours = rate(lambda: renderer.render_batch(sentences), len(sentences))
+    batches = [sentences[i : i + args.batch_size] for i in range(0, len(sentences), args.batch_size)]  # as encode
+    ours = rate(lambda: [renderer.render_batch(batch) for batch in batches], len(sentences))
     bare = rate(lambda: bare_pango_loop(sentences), len(sentences))
     print(f"render, one core:   pixel_st {ours:8.0f}/s   bare Pango loop {bare:8.0f}/s   ratio {ours / bare:.2f}")
     pool = RenderPool(renderer, args.render_workers)
-    pooled = rate(lambda: pool.render_batch(sentences), len(sentences), repeat=3)
+    pooled = rate(lambda: [pool.render_batch(batch) for batch in batches], len(sentences), repeat=3)
     pool.close()
     print(f"render, {args.render_workers} worker processes: {pooled:8.0f}/s   ({pooled / ours:.2f}x one core)")
 

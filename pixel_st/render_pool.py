@@ -1,7 +1,8 @@
 """Render large batches in worker processes (much of a Pango layout call holds the GIL, so threads scale poorly).
 
-Workers write their strips straight into a memory-mapped buffer shared with the caller (in /dev/shm where
-there is one), so only the texts and the strip lengths travel, each worker through its own pipe. The
+Workers write their strips straight into a memory-mapped buffer shared with the caller (in /dev/shm where it
+has room: a container's is often 64 MB, and writing past a full tmpfs kills the writer; else in the temp
+directory), so only the texts and the strip lengths travel, each worker through its own pipe. The
 workers are spawned, so like any spawn-based pool (sentence-transformers' multi-process pool too) a script
 that uses one needs the ``if __name__ == "__main__":`` guard (without it the workers die; ``PixelEncoder``
 then warns and renders in-process).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 import threading
 import weakref
@@ -21,20 +23,30 @@ import numpy as np
 from pixel_st.renderer import WHITE, TextRenderer
 
 MIN_CHUNK = 16  # texts per worker below which a process round trip costs more than it saves
+SHARED_MEMORY = "/dev/shm"
+
+
+def _buffer_file(size: int) -> str:
+    """A new empty file for a buffer of ``size`` bytes: in shared memory if it has room for twice that (the
+    rest for others: DataLoader workers share tensors there too), else in the temp directory."""
+    roomy = os.path.isdir(SHARED_MEMORY) and shutil.disk_usage(SHARED_MEMORY).free >= 2 * size
+    handle, path = tempfile.mkstemp(prefix="pixel_st-render-", dir=SHARED_MEMORY if roomy else None)
+    os.close(handle)
+    return path
 
 
 def _map(path: str, size: int, mapped: np.memmap | None, mode: str) -> np.memmap:
-    """``mapped`` if it already spans ``size`` bytes of the buffer file, else a fresh map of the whole file
-    (kept between batches: a fresh map faults in every page again)."""
-    if mapped is not None and mapped.size >= size:
+    """``mapped`` if it already spans ``size`` bytes of the buffer file at ``path``, else a fresh map of the
+    whole file (kept between batches: a fresh map faults in every page again)."""
+    if mapped is not None and mapped.filename == os.path.abspath(path) and mapped.size >= size:
         return mapped
     return np.memmap(path, dtype=np.uint8, mode=mode, shape=(os.path.getsize(path),))
 
 
-def _serve(connection, renderer: TextRenderer, path: str) -> None:
-    """A worker: for each ``(shape, start, texts, max_patches)`` received, render ``texts`` into rows
-    ``start:start + len(texts)`` of the shared buffer and answer with their lengths and the width written
-    (the caller whitens each row from there to the batch's width), or with the exception raised."""
+def _serve(connection, renderer: TextRenderer) -> None:
+    """A worker: for each ``(path, shape, start, texts, max_patches)`` received, render ``texts`` into rows
+    ``start:start + len(texts)`` of the buffer file at ``path`` and answer with their lengths and the width
+    written (the caller whitens each row from there to the batch's width), or with the exception raised."""
     buffer = None
     while True:
         try:
@@ -43,7 +55,7 @@ def _serve(connection, renderer: TextRenderer, path: str) -> None:
             return
         if request is None:
             return
-        shape, start, texts, max_patches = request
+        path, shape, start, texts, max_patches = request
         try:
             pixels, lengths = renderer.render_batch(texts, max_patches)
             buffer = _map(path, int(np.prod(shape)), buffer, "r+")
@@ -53,7 +65,7 @@ def _serve(connection, renderer: TextRenderer, path: str) -> None:
             connection.send(error)
 
 
-def _stop(connections: list, processes: list, path: str) -> None:
+def _stop(connections: list, processes: list, buffer: list[str]) -> None:
     for connection in connections:
         try:
             connection.send(None)
@@ -64,6 +76,10 @@ def _stop(connections: list, processes: list, path: str) -> None:
         process.join(timeout=1)
         if process.is_alive():
             process.terminate()
+    _remove(buffer[0])
+
+
+def _remove(path: str) -> None:
     if os.path.exists(path):
         os.remove(path)
 
@@ -84,8 +100,7 @@ class RenderPool:
         self.config = renderer.config_dict()
         self._max_seq_length, self._patch_size = renderer.max_seq_length, renderer.patch_size
         self._lock = threading.Lock()  # one shared buffer: one batch at a time
-        handle, self._buffer = tempfile.mkstemp(prefix="pixel_st-render-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        os.close(handle)
+        self._buffer = [_buffer_file(0)]  # one path, replaced where a larger batch no longer fits its file system
         self._mapped: np.memmap | None = None
         context = multiprocessing.get_context("spawn")
         self._connections, self._processes = [], []
@@ -94,7 +109,7 @@ class RenderPool:
         try:
             for _ in range(workers):
                 ours, theirs = context.Pipe()
-                process = context.Process(target=_serve, args=(theirs, renderer, self._buffer), daemon=True)
+                process = context.Process(target=_serve, args=(theirs, renderer), daemon=True)
                 self._connections.append(ours)
                 process.start()
                 theirs.close()  # the worker holds the only other end: its death reads as end-of-file here
@@ -112,12 +127,12 @@ class RenderPool:
         bounds = np.linspace(0, len(texts), parts + 1).astype(int)
         with self._lock:
             size = max(1, int(np.prod(shape)))
-            if os.path.getsize(self._buffer) < size:
-                os.truncate(self._buffer, size)
+            self._grow(size)
+            path = self._buffer[0]
             connections = self._connections[:parts]
             try:
                 for connection, start, end in zip(connections, bounds[:-1], bounds[1:]):
-                    connection.send((shape, start, texts[start:end], limit))
+                    connection.send((path, shape, start, texts[start:end], limit))
                 answers = [connection.recv() for connection in connections]
             except (EOFError, OSError) as error:
                 raise BrokenProcessPool("a render worker process died") from error
@@ -126,11 +141,22 @@ class RenderPool:
                     raise answer
             lengths = np.concatenate([chunk_lengths for chunk_lengths, _ in answers]) if texts else np.empty(0, np.int64)
             width = int(lengths.max(initial=1)) * self._patch_size
-            self._mapped = _map(self._buffer, size, self._mapped, "r")
+            self._mapped = _map(path, size, self._mapped, "r")
             pixels = np.array(self._mapped[: int(np.prod(shape))].reshape(shape)[:, :, :width])
             for start, end, (_, written) in zip(bounds[:-1], bounds[1:], answers):
                 pixels[start:end, :, written:] = WHITE  # what an earlier, wider batch left there
         return pixels, lengths
+
+    def _grow(self, size: int) -> None:
+        """Make the buffer file hold ``size`` bytes, moving it to a new file where its file system has not
+        room for twice that (as ``_buffer_file`` chooses)."""
+        path = self._buffer[0]
+        if os.path.getsize(path) >= size:
+            return
+        if shutil.disk_usage(os.path.dirname(path)).free < 2 * size:
+            self._buffer[0], self._mapped = _buffer_file(size), None
+            _remove(path)
+        os.truncate(self._buffer[0], size)
 
     def close(self) -> None:
         self._mapped = None

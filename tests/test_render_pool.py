@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from pixel_st import new_model
+from pixel_st import render_pool
 from pixel_st.render_pool import MIN_CHUNK, RenderPool
 from pixel_st.renderer import TextRenderer
 
@@ -47,6 +49,34 @@ def test_pool_reuses_its_buffer_without_leaking_an_earlier_batch(font_file):
             np.testing.assert_array_equal(pixels, expected_pixels)
     finally:
         pool.close()
+
+
+def test_pool_moves_its_buffer_where_a_batch_fits(tmp_path, monkeypatch, font_file):
+    """A container's /dev/shm is often 64 MB, and a worker that writes past a full tmpfs dies (SIGBUS): a batch
+    whose buffer the shared-memory file system cannot hold twice over goes to a file in the temp directory."""
+    shared = tmp_path / "shm"
+    shared.mkdir()
+    monkeypatch.setattr(render_pool, "SHARED_MEMORY", str(shared))
+    free = {"bytes": 10**12}
+    disk_usage = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=free["bytes"])
+                        if os.path.samefile(path, shared) else disk_usage(path))
+    renderer = TextRenderer(font=font_file, max_seq_length=32)
+    pool = RenderPool(renderer, workers=2)
+    try:
+        for texts, room in ((TEXTS, True), (TEXTS * 3, False), (TEXTS, False)):
+            before = pool._buffer[0]
+            if not room:  # less than twice what the larger batch needs: 219 strips of 16 x 32 x 16 pixels
+                free["bytes"] = 2 * len(TEXTS) * 3 * 16 * 32 * 16 - 1
+            expected_pixels, expected_lengths = renderer.render_batch(texts)
+            pixels, lengths = pool.render_batch(texts)
+            np.testing.assert_array_equal(lengths, expected_lengths)
+            np.testing.assert_array_equal(pixels, expected_pixels)
+            assert (os.path.dirname(pool._buffer[0]) == str(shared)) == room
+            assert os.path.exists(before) == (before == pool._buffer[0]), "a moved buffer's old file is removed"
+    finally:
+        pool.close()
+    assert not os.path.exists(pool._buffer[0])
 
 
 def test_encoder_with_render_workers_gives_identical_embeddings():
