@@ -34,10 +34,12 @@ step() {  # step NAME SECONDS COMMAND...: at most SECONDS, and never past CALL_E
 case "${1:-}" in
   digest)  # the device must draw the pixels this machine draws (docs/model.md)
     nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+    df -h /dev/shm /tmp | tee -a "$out/gpu.txt"  # DataLoader workers pass batches through /dev/shm
     step render_digest 60 python3 examples/render_digest.py --data "$sts"
     ;;
   bench)  # the speed issue's figures, most wanted first: a step that would start past CALL_END is skipped
     nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+    df -h /dev/shm /tmp | tee -a "$out/gpu.txt"  # DataLoader workers pass batches through /dev/shm
     step render_digest 60 python3 examples/render_digest.py --data "$sts"
     step speed 300 python3 benchmarks/speed.py --profile --compile --minilm none --sentences 40000 --batch-size 256 \
       --full-strip 4096 --render-workers "$workers" --data "$sts"
