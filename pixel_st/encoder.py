@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import reprlib
 import time
@@ -42,7 +43,8 @@ class PixelEncoder(InputModule):
 
     Rendering happens in the calling process unless ``render_workers`` is set: then batches of at least
     ``2 * MIN_CHUNK`` texts are rendered by that many worker processes (started on first use). Pickled copies
-    (e.g. in DataLoader workers, which render in parallel already) render in-process.
+    (e.g. in DataLoader workers, which render in parallel already) render in-process, as do forked copies in
+    daemonic processes; a forked copy never uses its parent's workers.
 
     Args:
         vit: the backbone (transformers' ViTMAEModel; its parameter names are transformers 5.x's).
@@ -81,6 +83,10 @@ class PixelEncoder(InputModule):
             self._render_pool = None
 
     def _render(self, texts: list[str], max_patches: int | None) -> tuple:
+        if self._render_pool is not None and self._render_pool.pid != os.getpid():
+            self._render_pool = None  # a forked copy of this module: the pool is the parent's, to leave alone
+        if self.render_workers and multiprocessing.current_process().daemon:
+            self._render_workers = 0  # a daemonic process (a DataLoader worker) cannot start processes
         if not self.render_workers or len(texts) < 2 * MIN_CHUNK:
             return self.renderer.render_batch(texts, max_patches)
         if self._render_pool is None or self._render_pool.config != self.renderer.config_dict():

@@ -65,7 +65,9 @@ def _serve(connection, renderer: TextRenderer) -> None:
             connection.send(error)
 
 
-def _stop(connections: list, processes: list, buffer: list[str]) -> None:
+def _stop(connections: list, processes: list, buffer: list[str], owner: int) -> None:
+    if os.getpid() != owner:  # a forked copy of the pool going away: the workers and buffer are the parent's
+        return
     for connection in connections:
         try:
             connection.send(None)
@@ -87,7 +89,8 @@ def _remove(path: str) -> None:
 class RenderPool:
     """``workers`` spawned processes, each holding a copy of ``renderer``; ``render_batch`` has the
     renderer's signature and result (strips cropped to the longest one), computed in contiguous chunks.
-    A worker that dies makes ``render_batch`` raise ``BrokenProcessPool``.
+    A worker that dies makes ``render_batch`` raise ``BrokenProcessPool``. Only the process that made the pool
+    (``pid``) may use it: a forked child holds a copy of the pipes to its parent's workers.
 
     ``config`` is the renderer configuration the workers were started with; a pool does not follow later
     changes to the renderer (the encoder starts a new pool when they differ).
@@ -98,6 +101,7 @@ class RenderPool:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
         self.workers = workers
         self.config = renderer.config_dict()
+        self.pid = os.getpid()  # the process that owns the workers (a forked copy must neither use nor stop them)
         self._max_seq_length, self._patch_size = renderer.max_seq_length, renderer.patch_size
         self._lock = threading.Lock()  # one shared buffer: one batch at a time
         self._buffer = [_buffer_file(0)]  # one path, replaced where a larger batch no longer fits its file system
@@ -105,7 +109,7 @@ class RenderPool:
         context = multiprocessing.get_context("spawn")
         self._connections, self._processes = [], []
         # before any start: a start that fails (a spawned child of an unguarded script) stops the rest
-        self._finalizer = weakref.finalize(self, _stop, self._connections, self._processes, self._buffer)
+        self._finalizer = weakref.finalize(self, _stop, self._connections, self._processes, self._buffer, self.pid)
         try:
             for _ in range(workers):
                 ours, theirs = context.Pipe()

@@ -159,6 +159,42 @@ def test_a_script_without_main_guard_still_encodes(tmp_path):
     assert set(glob.glob(buffers)) <= before, "the script or its dead workers left a shared buffer behind"
 
 
+def test_a_forked_copy_leaves_the_parents_workers_alone(tmp_path):
+    """A forked child (a DataLoader worker under fork, a pre-forking server) holds a copy of the pool's pipes:
+    it renders in-process or with a pool of its own, and its copy going away does not stop the parent's
+    workers (it used to send them the stop message)."""
+    script = tmp_path / "forked.py"
+    script.write_text(
+        "import os, torch\n"
+        "from pixel_st import new_model\n"
+        "if __name__ == '__main__':\n"
+        "    texts = [f'sentence number {i} ' * (i % 5 + 1) for i in range(200)]\n"
+        "    model = new_model('tiny', seed=0)\n"
+        "    encoder = model[0]\n"
+        "    expected = encoder.preprocess(texts)['pixel_values']\n"
+        "    encoder.render_workers = 2\n"
+        "    assert torch.equal(encoder.preprocess(texts)['pixel_values'], expected)\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        torch.set_num_threads(1)  # as DataLoader workers do: OpenMP's threads do not survive a fork\n"
+        "        same = torch.equal(encoder.preprocess(texts)['pixel_values'], expected)\n"
+        "        del model, encoder\n"
+        "        import gc; gc.collect()\n"
+        "        os._exit(0 if same else 1)\n"
+        "    print('child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+        "    loader = torch.utils.data.DataLoader(texts, batch_size=64, num_workers=2, multiprocessing_context='fork',\n"
+        "                                         collate_fn=lambda rows: encoder.preprocess(rows)['pixel_values'])\n"
+        "    batches = list(loader)\n"
+        "    print('loader', all(torch.equal(b, encoder.preprocess(texts[i:i + 64])['pixel_values'])\n"
+        "                        for b, i in zip(batches, range(0, 200, 64))))\n"
+        "    print('parent', torch.equal(encoder.preprocess(texts)['pixel_values'], expected), encoder._render_pool is not None)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["child", "0", "loader", "True", "parent", "True", "True"], result.stderr[-3000:]
+    assert "render worker process died" not in result.stderr
+
+
 def test_rendering_and_reading_sts_files_load_no_torch():
     """Render workers, and the render digest in the GPU kit (which has no torch), import only these."""
     code = ("import sys, pixel_st, pixel_st.render_pool, pixel_st.sts; pixel_st.DEFAULT_MODEL; "
