@@ -61,7 +61,7 @@ def _serve(connection, renderer: TextRenderer) -> None:
             buffer = _map(path, int(np.prod(shape)), buffer, "r+")
             buffer[: int(np.prod(shape))].reshape(shape)[start : start + len(texts), :, : pixels.shape[2]] = pixels
             connection.send((lengths, pixels.shape[2]))
-        except Exception as error:  # noqa: BLE001 - raised again in the caller, as a pool does
+        except Exception as error:  # raised again in the caller, as a pool does
             connection.send(error)
 
 
