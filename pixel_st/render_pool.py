@@ -58,8 +58,9 @@ def _serve(connection, renderer: TextRenderer) -> None:
         path, shape, start, texts, max_patches = request
         try:
             pixels, lengths = renderer.render_batch(texts, max_patches)
-            buffer = _map(path, int(np.prod(shape)), buffer, "r+")
-            buffer[: int(np.prod(shape))].reshape(shape)[start : start + len(texts), :, : pixels.shape[2]] = pixels
+            count = int(np.prod(shape))
+            buffer = _map(path, count, buffer, "r+")
+            buffer[:count].reshape(shape)[start : start + len(texts), :, : pixels.shape[2]] = pixels
             connection.send((lengths, pixels.shape[2]))
         except Exception as error:  # raised again in the caller, as a pool does
             connection.send(error)
@@ -130,7 +131,8 @@ class RenderPool:
         parts = min(self.workers, max(1, len(texts) // MIN_CHUNK))
         bounds = np.linspace(0, len(texts), parts + 1).astype(int)
         with self._lock:
-            size = max(1, int(np.prod(shape)))
+            count = int(np.prod(shape))
+            size = max(1, count)  # a file of one byte at least: an empty batch still maps it
             self._grow(size)
             path = self._buffer[0]
             connections = self._connections[:parts]
@@ -146,7 +148,7 @@ class RenderPool:
             lengths = np.concatenate([chunk_lengths for chunk_lengths, _ in answers]) if texts else np.empty(0, np.int64)
             width = int(lengths.max(initial=1)) * self._patch_size
             self._mapped = _map(path, size, self._mapped, "r")
-            pixels = np.array(self._mapped[: int(np.prod(shape))].reshape(shape)[:, :, :width])
+            pixels = np.array(self._mapped[:count].reshape(shape)[:, :, :width])
             for start, end, (_, written) in zip(bounds[:-1], bounds[1:], answers):
                 pixels[start:end, :, written:] = WHITE  # what an earlier, wider batch left there
         return pixels, lengths
