@@ -73,7 +73,8 @@ def test_demo_uses_the_default_model_and_says_what_it_is(capsys):
 
 
 def test_card_says_what_the_model_is_and_its_snippets_load_it():
-    card = open(os.path.join(DEFAULT_MODEL, "README.md"), encoding="utf-8").read()
+    with open(os.path.join(DEFAULT_MODEL, "README.md"), encoding="utf-8") as file:
+        card = file.read()
     assert "STAND-IN" in card and "## Training stages" in card and "sentence_transformers_model_id" not in card
     snippets = [block.split("```", 1)[0] for block in card.split("```python\n")[1:]]
     assert len(snippets) == 2  # ours at the top, the stock usage section (corrected) below
