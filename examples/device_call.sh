@@ -31,15 +31,21 @@ step() {  # step NAME SECONDS COMMAND...: at most SECONDS, and never past CALL_E
   timeout "$seconds" "$@" 2>&1 | tee "$out/$name.txt"
 }
 
+machine() {  # what the steps rely on, in $out/gpu.txt: the GPU, room in /dev/shm, the library versions
+  nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+  df -h /dev/shm /tmp | tee -a "$out/gpu.txt"  # DataLoader workers pass batches through /dev/shm
+  # datasets (carried) imports with pyarrow 19.0.1 or newer and fails with 18.1.0 or older (docs/model.md)
+  python3 -c "import importlib.metadata as m; print(*(f'{p} {m.version(p)}' for p in ('torch', 'transformers',
+    'accelerate', 'sentence-transformers', 'datasets', 'pyarrow', 'numpy')))" | tee -a "$out/gpu.txt"
+}
+
 case "${1:-}" in
   digest)  # the device must draw the pixels this machine draws (docs/model.md)
-    nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
-    df -h /dev/shm /tmp | tee -a "$out/gpu.txt"  # DataLoader workers pass batches through /dev/shm
+    machine
     step render_digest 60 python3 examples/render_digest.py --data "$sts"
     ;;
   bench)  # the speed issue's figures, most wanted first: a step that would start past CALL_END is skipped
-    nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
-    df -h /dev/shm /tmp | tee -a "$out/gpu.txt"  # DataLoader workers pass batches through /dev/shm
+    machine
     step render_digest 60 python3 examples/render_digest.py --data "$sts"
     step speed 300 python3 benchmarks/speed.py --profile --compile --minilm none --sentences 40000 --batch-size 256 \
       --full-strip 4096 --render-workers "$workers" --data "$sts"
