@@ -11,18 +11,37 @@ from datasets import Dataset
 from pixel_st.perturb import conditional_shuffle, shuffle_words, typos
 
 
-def perturber(kind: str, rate: float = 0.1):
-    """A function(text, rng) for an augmentation name: typos, shuffle, conditional_shuffle, or mixed."""
-    options = {
-        "typos": lambda text, rng: typos(text, rate, rng),
-        "shuffle": shuffle_words,
-        "conditional_shuffle": conditional_shuffle,
-    }
-    if kind == "mixed":
-        return lambda text, rng: rng.choice(list(options.values()))(text, rng)
-    if kind not in options:
-        raise ValueError(f"Unknown augmentation {kind!r}; choose from {sorted(options) + ['mixed']}")
-    return options[kind]
+class Perturbation:
+    """A function(text, rng) for an augmentation name: typos, shuffle, conditional_shuffle, or mixed (one of
+    the three drawn per text). A class rather than a closure so that it pickles, as DataLoader workers
+    started by spawn or forkserver (macOS; Linux from Python 3.14) need."""
+
+    KINDS = ("typos", "shuffle", "conditional_shuffle")
+
+    def __init__(self, kind: str, rate: float = 0.1) -> None:
+        if kind not in (*self.KINDS, "mixed"):
+            raise ValueError(f"Unknown augmentation {kind!r}; choose from {sorted(self.KINDS) + ['mixed']}")
+        self.kind, self.rate = kind, rate
+
+    def __call__(self, text: str, rng: random.Random) -> str:
+        kind = rng.choice(self.KINDS) if self.kind == "mixed" else self.kind
+        if kind == "typos":
+            return typos(text, self.rate, rng)
+        return shuffle_words(text, rng) if kind == "shuffle" else conditional_shuffle(text, rng)
+
+
+class PairTransform:
+    """The ``with_transform`` function of :func:`augmented_pairs`: (text[, label]) rows -> (anchor, positive[,
+    label]), the positive perturbed from the transform's own seeded random stream."""
+
+    def __init__(self, column: str, perturbation: Perturbation, seed: int, label: list[str]) -> None:
+        self.column, self.perturbation, self.label = column, perturbation, label
+        self.rng = random.Random(seed)
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        texts = batch[self.column]
+        positives = [self.perturbation(text, self.rng) for text in texts]
+        return {"anchor": texts, "positive": positives, **{name: batch[name] for name in self.label}}
 
 
 def augmented_pairs(dataset: Dataset, kind: str, rate: float = 0.1, seed: int = 0, column: str = "text") -> Dataset:
@@ -33,12 +52,6 @@ def augmented_pairs(dataset: Dataset, kind: str, rate: float = 0.1, seed: int = 
     The noise stream is seeded: the same sequence of accesses yields the same pairs. The transform runs
     wherever rows are read, i.e. in DataLoader workers during training.
     """
-    function = perturber(kind, rate)
-    rng = random.Random(seed)
     label = ["label"] if "label" in dataset.column_names else []
-
-    def transform(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        texts = batch[column]
-        return {"anchor": texts, "positive": [function(text, rng) for text in texts], **{name: batch[name] for name in label}}
-
+    transform = PairTransform(column, Perturbation(kind, rate), seed, label)
     return dataset.select_columns([column, *label]).with_transform(transform)

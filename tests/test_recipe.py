@@ -139,6 +139,19 @@ def test_augmented_distillation_rows_keep_the_clean_sentences_target(data_dir):
     assert abs(torch.tensor(batch["label"]).numpy() - clean).max() < 1e-6
 
 
+def test_augmented_pairs_reach_spawned_dataloader_workers(data_dir):
+    """Workers started by spawn or forkserver (macOS; Linux from Python 3.14) get the dataset pickled, its
+    transform included: they must draw the pairs the calling process would."""
+    sentences = stage_dataset({"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 16}, data_dir)
+    pairs = augmented_pairs(sentences, "mixed", 0.5, seed=0)
+    loader = torch.utils.data.DataLoader(pairs, batch_size=8, num_workers=1, multiprocessing_context="spawn",
+                                         collate_fn=list)
+    spawned = [row for batch in loader for row in batch]
+    expected = augmented_pairs(sentences, "mixed", 0.5, seed=0)
+    rows = [row for start in (0, 8) for row in Dataset.from_dict(expected[start : start + 8]).to_list()]
+    assert spawned == rows and any(row["positive"] != row["anchor"] for row in rows)
+
+
 def test_translations_pair_each_english_sentence_with_its_translation_in_the_same_cell(data_dir, tmp_path):
     spec = {"type": "translations", "english": "sts/stsb_en_train.tsv.gz", "limit": 50,
             "path": ["sts/stsb_multi_mt/stsb_ja_train.tsv.gz", "sts/stsb_multi_mt/stsb_pl_train.tsv.gz"]}
