@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import torch.utils.data
 from datasets import Dataset
 
 from pixel_st.perturb import conditional_shuffle, shuffle_words, typos
@@ -32,13 +33,22 @@ class Perturbation:
 
 class PairTransform:
     """The ``with_transform`` function of :func:`augmented_pairs`: (text[, label]) rows -> (anchor, positive[,
-    label]), the positive perturbed from the transform's own seeded random stream."""
+    label]), the positive perturbed from a seeded random stream.
+
+    In the calling process the stream is ``Random(seed)``. Each DataLoader worker starts with a copy of the
+    transform, so copies of one stream would give every worker's batches the same noise, and every epoch's
+    new workers the same noise again; a worker therefore draws from a stream of its own, seeded with ``seed``
+    and the worker seed torch gives it (new for each worker of each epoch, reproducible under a fixed
+    ``torch.manual_seed``)."""
 
     def __init__(self, column: str, perturbation: Perturbation, seed: int, label: list[str]) -> None:
-        self.column, self.perturbation, self.label = column, perturbation, label
-        self.rng = random.Random(seed)
+        self.column, self.perturbation, self.label, self.seed = column, perturbation, label, seed
+        self.rng, self.worker_seed = random.Random(seed), None
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None and worker.seed != self.worker_seed:
+            self.rng, self.worker_seed = random.Random(f"{self.seed}/{worker.seed}"), worker.seed
         texts = batch[self.column]
         positives = [self.perturbation(text, self.rng) for text in texts]
         return {"anchor": texts, "positive": positives, **{name: batch[name] for name in self.label}}
@@ -50,7 +60,8 @@ def augmented_pairs(dataset: Dataset, kind: str, rate: float = 0.1, seed: int = 
     the clean sentence and its perturbed copy both regress the teacher's vector of the clean one.
 
     The noise stream is seeded: the same sequence of accesses yields the same pairs. The transform runs
-    wherever rows are read, i.e. in DataLoader workers during training.
+    wherever rows are read, i.e. in DataLoader workers during training, each drawing its own noise
+    (:class:`PairTransform`).
     """
     label = ["label"] if "label" in dataset.column_names else []
     transform = PairTransform(column, Perturbation(kind, rate), seed, label)

@@ -139,17 +139,24 @@ def test_augmented_distillation_rows_keep_the_clean_sentences_target(data_dir):
     assert abs(torch.tensor(batch["label"]).numpy() - clean).max() < 1e-6
 
 
-def test_augmented_pairs_reach_spawned_dataloader_workers(data_dir):
+def test_augmented_pairs_in_spawned_dataloader_workers_draw_their_own_noise():
     """Workers started by spawn or forkserver (macOS; Linux from Python 3.14) get the dataset pickled, its
-    transform included: they must draw the pairs the calling process would."""
-    sentences = stage_dataset({"type": "sentences", "path": "sts/stsb_en_dev.tsv.gz", "limit": 16}, data_dir)
-    pairs = augmented_pairs(sentences, "mixed", 0.5, seed=0)
-    loader = torch.utils.data.DataLoader(pairs, batch_size=8, num_workers=1, multiprocessing_context="spawn",
-                                         collate_fn=list)
-    spawned = [row for batch in loader for row in batch]
-    expected = augmented_pairs(sentences, "mixed", 0.5, seed=0)
-    rows = [row for start in (0, 8) for row in Dataset.from_dict(expected[start : start + 8]).to_list()]
-    assert spawned == rows and any(row["positive"] != row["anchor"] for row in rows)
+    transform included; each worker, and each epoch's workers, must draw noise of their own (copies of one
+    stream gave the same typos to every worker's batches, epoch after epoch), reproducibly under a seed."""
+    sentence = "a man is playing a large guitar on the stage tonight"
+    pairs = augmented_pairs(Dataset.from_dict({"text": [sentence] * 16}), "typos", 0.5, seed=0)
+
+    def epoch() -> list[list[str]]:
+        loader = torch.utils.data.DataLoader(pairs, batch_size=8, num_workers=2, multiprocessing_context="spawn",
+                                             collate_fn=list)
+        return [[row["positive"] for row in batch if row["anchor"] == sentence] for batch in loader]
+
+    torch.manual_seed(0)
+    first, second = epoch(), epoch()
+    torch.manual_seed(0)
+    assert epoch() == first
+    assert [len(batch) for batch in first] == [8, 8] and sentence not in first[0]
+    assert first[0] != first[1] and first != second
 
 
 def test_translations_pair_each_english_sentence_with_its_translation_in_the_same_cell(data_dir, tmp_path):
