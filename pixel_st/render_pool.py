@@ -11,11 +11,11 @@ then warns and renders in-process).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import tempfile
 import threading
-import weakref
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
@@ -66,9 +66,7 @@ def _serve(connection, renderer: TextRenderer) -> None:
             connection.send(error)
 
 
-def _stop(connections: list, processes: list, buffer: list[str], owner: int) -> None:
-    if os.getpid() != owner:  # a forked copy of the pool going away: the workers and buffer are the parent's
-        return
+def _stop(connections: list, processes: list, buffer: list[str]) -> None:
     for connection in connections:
         try:
             connection.send(None)
@@ -109,8 +107,13 @@ class RenderPool:
         self._mapped: np.memmap | None = None
         context = multiprocessing.get_context("spawn")
         self._connections, self._processes = [], []
-        # before any start: a start that fails (a spawned child of an unguarded script) stops the rest
-        self._finalizer = weakref.finalize(self, _stop, self._connections, self._processes, self._buffer, self.pid)
+        # Before any start, so that a start that fails (a spawned child of an unguarded script) stops the rest.
+        # multiprocessing's finalizer rather than weakref's: it runs only in this process (never in a forked
+        # copy, whose workers and buffer are ours), and also when this process is itself a forked
+        # multiprocessing child, which leaves through os._exit, past atexit, with the pool still alive.
+        self._finalizer = multiprocessing.util.Finalize(
+            self, _stop, args=(self._connections, self._processes, self._buffer), exitpriority=0
+        )
         try:
             for _ in range(workers):
                 ours, theirs = context.Pipe()

@@ -178,8 +178,7 @@ def test_a_forked_copy_leaves_the_parents_workers_alone(tmp_path):
         "    if pid == 0:\n"
         "        torch.set_num_threads(1)  # as DataLoader workers do: OpenMP's threads do not survive a fork\n"
         "        same = torch.equal(encoder.preprocess(texts)['pixel_values'], expected)\n"
-        "        del model, encoder\n"
-        "        import gc; gc.collect()\n"
+        "        encoder.render_workers = 0  # closes the child's own pool: os._exit skips every finalizer\n"
         "        os._exit(0 if same else 1)\n"
         "    print('child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
         "    loader = torch.utils.data.DataLoader(texts, batch_size=64, num_workers=2, multiprocessing_context='fork',\n"
@@ -193,6 +192,33 @@ def test_a_forked_copy_leaves_the_parents_workers_alone(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["child", "0", "loader", "True", "parent", "True", "True"], result.stderr[-3000:]
     assert "render worker process died" not in result.stderr
+
+
+def test_a_pool_left_open_in_a_forked_child_process_is_stopped_when_it_exits(tmp_path):
+    """A multiprocessing child started by fork leaves through os._exit, past atexit: a pool it leaves open
+    (its model still referenced) must still stop its workers and remove its buffer."""
+    script = tmp_path / "child_pool.py"
+    script.write_text(
+        "import multiprocessing, torch\n"
+        "from pixel_st import new_model\n"
+        "KEPT = []\n"
+        "def work():\n"
+        "    torch.set_num_threads(1)\n"
+        "    model = new_model('tiny', seed=0)\n"
+        "    model[0].render_workers = 2\n"
+        "    model[0].preprocess([f'sentence number {i}' for i in range(64)])\n"
+        "    KEPT.append(model)\n"
+        "    print('buffer', model[0]._render_pool._buffer[0], flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    child = multiprocessing.get_context('fork').Process(target=work)\n"
+        "    child.start()\n"
+        "    child.join()\n"
+        "    print('exit', child.exitcode)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (buffer,) = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("buffer ")]
+    assert result.stdout.splitlines()[-1] == "exit 0" and not os.path.exists(buffer), result.stderr[-3000:]
 
 
 def test_rendering_and_reading_sts_files_load_no_torch():
