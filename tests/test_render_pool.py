@@ -138,10 +138,16 @@ def test_a_dead_worker_falls_back_to_in_process_rendering(caplog):
     assert parallel[0]._render_pool is not None
 
 
+def run_script(folder, source: str) -> subprocess.CompletedProcess:
+    """``source`` run as a script in a fresh interpreter (its own ``__main__``, which spawned workers re-import)."""
+    script = folder / "script.py"
+    script.write_text(source)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+
+
 def test_a_script_without_main_guard_still_encodes(tmp_path):
     """Spawned workers re-run an unguarded script and die; the encoder warns and renders in-process."""
-    script = tmp_path / "unguarded.py"
-    script.write_text(
+    source = (
         "import numpy as np\n"
         "from pixel_st import new_model\n"
         "model = new_model('tiny', seed=0)\n"
@@ -153,7 +159,7 @@ def test_a_script_without_main_guard_still_encodes(tmp_path):
     )
     buffers = os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(), "pixel_st-render-*")
     before = set(glob.glob(buffers))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    result = run_script(tmp_path, source)
     assert result.returncode == 0 and "ENCODED" in result.stdout, result.stderr[-3000:]
     assert "render worker process died" in result.stderr
     assert set(glob.glob(buffers)) <= before, "the script or its dead workers left a shared buffer behind"
@@ -163,8 +169,8 @@ def test_a_forked_copy_leaves_the_parents_workers_alone(tmp_path):
     """A forked child (a DataLoader worker under fork, a pre-forking server) holds a copy of the pool's pipes:
     it renders in-process or with a pool of its own, and its copy going away does not stop the parent's
     workers (it used to send them the stop message)."""
-    script = tmp_path / "forked.py"
-    script.write_text(
+    result = run_script(
+        tmp_path,
         "import os, torch\n"
         "from pixel_st import new_model\n"
         "if __name__ == '__main__':\n"
@@ -186,9 +192,8 @@ def test_a_forked_copy_leaves_the_parents_workers_alone(tmp_path):
         "    batches = list(loader)\n"
         "    print('loader', all(torch.equal(b, encoder.preprocess(texts[i:i + 64])['pixel_values'])\n"
         "                        for b, i in zip(batches, range(0, 200, 64))))\n"
-        "    print('parent', torch.equal(encoder.preprocess(texts)['pixel_values'], expected), encoder._render_pool is not None)\n"
+        "    print('parent', torch.equal(encoder.preprocess(texts)['pixel_values'], expected), encoder._render_pool is not None)\n",
     )
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["child", "0", "loader", "True", "parent", "True", "True"], result.stderr[-3000:]
     assert "render worker process died" not in result.stderr
@@ -197,8 +202,8 @@ def test_a_forked_copy_leaves_the_parents_workers_alone(tmp_path):
 def test_a_pool_left_open_in_a_forked_child_process_is_stopped_when_it_exits(tmp_path):
     """A multiprocessing child started by fork leaves through os._exit, past atexit: a pool it leaves open
     (its model still referenced) must still stop its workers and remove its buffer."""
-    script = tmp_path / "child_pool.py"
-    script.write_text(
+    result = run_script(
+        tmp_path,
         "import multiprocessing, torch\n"
         "from pixel_st import new_model\n"
         "KEPT = []\n"
@@ -213,9 +218,8 @@ def test_a_pool_left_open_in_a_forked_child_process_is_stopped_when_it_exits(tmp
         "    child = multiprocessing.get_context('fork').Process(target=work)\n"
         "    child.start()\n"
         "    child.join()\n"
-        "    print('exit', child.exitcode)\n"
+        "    print('exit', child.exitcode)\n",
     )
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     (buffer,) = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("buffer ")]
     assert result.stdout.splitlines()[-1] == "exit 0" and not os.path.exists(buffer), result.stderr[-3000:]
