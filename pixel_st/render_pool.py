@@ -109,7 +109,7 @@ class RenderPool:
         self._connections, self._processes = [], []
         # Before any start, so that a start that fails (a spawned child of an unguarded script) stops the rest.
         # multiprocessing's finalizer rather than weakref's: it runs only in this process (never in a forked
-        # copy, whose workers and buffer are ours), and also when this process is itself a forked
+        # copy, whose workers and buffer are this process's), and also when this process is itself a forked
         # multiprocessing child, which leaves through os._exit, past atexit, with the pool still alive.
         self._finalizer = multiprocessing.util.Finalize(
             self, _stop, args=(self._connections, self._processes, self._buffer), exitpriority=0
