@@ -22,7 +22,8 @@ from transformers.masking_utils import create_bidirectional_mask
 from pixel_st import __version__
 from pixel_st.backbone import num_positions, strip_config
 from pixel_st.render_pool import MIN_CHUNK, RenderPool
-from pixel_st.renderer import WHITE, TextRenderer
+from pixel_st.renderer import RENDERER_CONFIG_NAME, WHITE, TextRenderer
+from pixel_st.textfiles import read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ class PixelEncoder(InputModule):
         for name in (cls.config_file_name, BACKBONE_CONFIG_NAME, WEIGHTS_NAME):
             if not os.path.isfile(os.path.join(folder, name)):
                 raise FileNotFoundError(f"Not a complete pixel_st model folder: {name} is missing in {folder}")
+        read_json_object(os.path.join(folder, cls.config_file_name), "pixel_st config")
         renderer = TextRenderer.load(folder)
         config_path = os.path.join(folder, BACKBONE_CONFIG_NAME)
         try:
@@ -264,7 +266,10 @@ class PixelEncoder(InputModule):
         if attn_implementation is not None:
             config._attn_implementation = attn_implementation
         with torch.device("meta"):  # no random initialisation: every tensor comes from the file
-            encoder = cls(ViTMAEModel(config), renderer, render_workers)
+            try:
+                encoder = cls(ViTMAEModel(config), renderer, render_workers)
+            except ValueError as error:  # max_seq_length or patch_size of the renderer against the backbone's
+                raise ValueError(f"{RENDERER_CONFIG_NAME} does not fit {config_path}: {error}") from None
         weights_path = os.path.join(folder, WEIGHTS_NAME)
         try:
             state = load_file(weights_path)

@@ -28,6 +28,7 @@ except (ImportError, ValueError) as error:  # ValueError: "Namespace Pango not a
     ) from error
 
 from pixel_st.fonts import check_family, font_files_in, is_font_path, register_font_file  # noqa: E402
+from pixel_st.textfiles import read_json_object  # noqa: E402
 from pixel_st.word_images import WordImages  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -372,13 +373,7 @@ class TextRenderer:
         path = os.path.join(folder, RENDERER_CONFIG_NAME)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"Not a pixel_st model folder: {RENDERER_CONFIG_NAME} is missing in {folder}")
-        try:
-            with open(path, encoding="utf-8") as file:
-                config = json.load(file)
-            if not isinstance(config, dict):
-                raise ValueError("expected a JSON object")
-        except ValueError as error:
-            raise ValueError(f"Corrupt renderer config {path}: {error}") from None
+        config = read_json_object(path, "renderer config")
         for key in ("font", "fallback_fonts_dir"):
             value = config.get(key)
             if value and (key == "fallback_fonts_dir" or is_font_path(value)):
