@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,3 +195,30 @@ def test_converted_backbone_has_every_tensor_and_a_frozen_position_table(pixel_b
     vit = convert(str(pixel_base_dir), max_seq_length=POSITIONS)[0].vit
     assert all(tensor.device.type == "cpu" and tensor.dtype == torch.float32 for tensor in vit.state_dict().values())
     assert not vit.embeddings.position_embeddings.requires_grad and vit.embeddings.cls_token.requires_grad
+
+
+def test_a_recipe_starts_from_a_converted_checkpoint_or_a_saved_folder(pixel_base_dir, data_dir, tmp_path):
+    from pixel_st.recipe import run_recipe, starting_model
+
+    texts = ["Converted once.", "Loaded again."]
+    converted = starting_model({"convert": str(pixel_base_dir), "max_seq_length": POSITIONS})
+    expected = convert(str(pixel_base_dir), max_seq_length=POSITIONS).encode(texts, convert_to_tensor=True)
+    torch.testing.assert_close(converted.encode(texts, convert_to_tensor=True), expected, atol=0, rtol=0)
+    converted.save(str(tmp_path / "saved"))
+    loaded = starting_model({"path": str(tmp_path / "saved")})
+    torch.testing.assert_close(loaded.encode(texts, convert_to_tensor=True), expected, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="expected 'preset', 'convert' or 'path', got \\['checkpoint'\\]"):
+        starting_model({"checkpoint": str(pixel_base_dir)})
+
+    stage = {"name": "nli", "max_steps": 2, "data": {"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 32}}
+    for name, spec in [("from-convert", {"convert": str(pixel_base_dir), "max_seq_length": POSITIONS}),
+                       ("from-path", {"path": str(tmp_path / "saved")})]:
+        recipe = {"output_dir": str(tmp_path / name), "data_dir": str(data_dir), "model": spec,
+                  "defaults": {"batch_size": 8, "learning_rate": 1e-3}, "stages": [stage]}
+        trained = run_recipe(recipe)
+        backbone = trained[0].vit.config
+        assert (backbone.hidden_size, trained.max_seq_length) == (32, POSITIONS)  # the checkpoint's, not a preset's
+        settings, start = trained[0].renderer.config_dict(), converted[0].renderer.config_dict()
+        assert Path(settings.pop("font")).name == Path(start.pop("font")).name == "GoNotoCurrent.ttf"
+        assert settings == start
+        assert not torch.allclose(trained.encode(texts, convert_to_tensor=True), expected)  # it trained
