@@ -32,9 +32,10 @@ import cairo
 import torch
 from sentence_transformers import SentenceTransformer
 
-from pixel_st import DEFAULT_MODEL, new_model
+from pixel_st import new_model
 from pixel_st.render_pool import RenderPool
 from pixel_st.renderer import Pango, PangoCairo, TextRenderer  # the bindings at the versions the renderer requires
+from pixel_st.report import load_any, resolve_model
 
 
 def sts_sentences(path: str, count: int) -> list[str]:
@@ -136,8 +137,8 @@ def where_time_goes(model, sentences: list[str], batch_size: int, device: str, e
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default=None, help="default: base on GPU, small on CPU")
-    parser.add_argument("--model", default=None, help="a saved pixel_st model folder to time instead of a fresh "
-                        "preset ('default': pixel_st.DEFAULT_MODEL); its renderer settings apply")
+    parser.add_argument("--model", default=None, help="a saved pixel_st model to time instead of a fresh "
+                        "preset (a folder, or 'default': the shipped model); its renderer settings apply")
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--full-strip", type=int, default=256, help="sentences for the slow full-strip baseline")
@@ -152,8 +153,8 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.model and (args.preset or args.word_aligned):
         parser.error("--model times a saved model with its own settings; --preset and --word-aligned are for a fresh one")
-    if args.model == "default":
-        args.model = DEFAULT_MODEL
+    if args.model:
+        args.model = resolve_model(args.model)
     preset = args.preset or ("base" if device == "cuda" else "small")
     label = f"pixel_st/{os.path.basename(os.path.normpath(args.model)) if args.model else preset}"
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
@@ -216,8 +217,6 @@ def main() -> None:
     pixel_flops = encoder_flops([int(n) + 1 for n in lengths], vit_config.num_hidden_layers, vit_config.hidden_size,
                                 vit_config.intermediate_size) / len(sentences)
     hardware_share(label, encode, pixel_flops, peaks[dtype])
-
-    from pixel_st.report import load_any
 
     if args.minilm != "none":
         minilm = load_any(args.minilm).to(device)

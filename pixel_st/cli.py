@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     encode = commands.add_parser("encode", help="embed texts with a saved model")
     encode.add_argument("texts", nargs="*")
-    encode.add_argument("--model", required=True, help="model folder or hub id")
+    encode.add_argument("--model", default="default", help="model folder or hub id (default: the shipped model)")
     encode.add_argument("--input", help="a text file (or .gz), one text per line, instead of arguments")
     encode.add_argument("--output", help="save the embeddings as .npy instead of printing them")
     encode.add_argument("--similarity", action="store_true", help="print the cosine matrix instead")
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(run=cmd_convert)
 
     evaluate = commands.add_parser("evaluate", help="STS suite (+ robustness, anisotropy) for one or more models")
-    evaluate.add_argument("models", nargs="+", help="model folders or hub ids; all-MiniLM-L6-v2 works offline")
+    evaluate.add_argument("models", nargs="+", help="model folders or hub ids; 'default' (the shipped model) and all-MiniLM-L6-v2 work offline")
     evaluate.add_argument("--data", required=True, help="folder searched for uniform STS .tsv(.gz) files")
     evaluate.add_argument("--include", default="*", help="glob on the file path inside --data, e.g. '*dev*'")
     evaluate.add_argument("--robustness", action="store_true", help="also typos 5/10/20%% and word shuffle")

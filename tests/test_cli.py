@@ -45,3 +45,17 @@ def test_encode_names_a_missing_or_empty_model_folder(tmp_path):
         main(["encode", "--model", str(tmp_path / "absent"), "a text"])
     with pytest.raises(FileNotFoundError, match="not a model folder: it has none of modules.json, config.json"):
         main(["encode", "--model", str(tmp_path), "a text"])
+
+
+def test_encode_without_a_model_uses_the_shipped_one(capsys):
+    from sentence_transformers import SentenceTransformer
+
+    from pixel_st import DEFAULT_MODEL
+
+    texts = ["A man is playing a guitar.", "The stock market fell."]
+    main(["encode", *texts])
+    rows = np.loadtxt(capsys.readouterr().out.splitlines())
+    shipped = SentenceTransformer(DEFAULT_MODEL, trust_remote_code=True).encode(texts)
+    np.testing.assert_allclose(rows, shipped, atol=1e-6, rtol=0)
+    main(["encode", "--model", "default", "--similarity", *texts])
+    assert capsys.readouterr().out.splitlines()[0].split()[-2] == "1.000"

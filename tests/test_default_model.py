@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -13,14 +14,7 @@ from pixel_st import DEFAULT_MODEL, new_model
 from pixel_st.cli import main
 from pixel_st.shipping import save_fp16
 
-LOAD_AND_SCORE = """
-import sys
-from sentence_transformers import SentenceTransformer
-model = SentenceTransformer(sys.argv[1], trust_remote_code=True, local_files_only=True)
-e = model.encode(["A man is playing a guitar.", "A man plays the guitar.", "The stock market fell sharply today."])
-s = model.similarity(e, e)
-print(float(s[0, 1]), float(s[0, 2]))
-"""
+QUICKSTART = os.path.join(os.path.dirname(__file__), "..", "examples", "quickstart.py")
 
 
 def test_shipped_folder_is_fp16_and_small():
@@ -33,12 +27,15 @@ def test_shipped_folder_is_fp16_and_small():
     assert os.path.isfile(os.path.join(DEFAULT_MODEL, "fonts", "NotoSans-Regular.ttf"))
 
 
-def test_default_model_loads_offline_and_ranks_a_paraphrase_above_an_unrelated_sentence():
+def test_quickstart_example_loads_the_default_model_offline_and_ranks_the_misspelt_paraphrase_first():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", LOAD_AND_SCORE, DEFAULT_MODEL], capture_output=True, text=True,
-                         check=True, env=env).stdout.split()
-    paraphrase, unrelated = map(float, out)
-    assert paraphrase > unrelated
+    out = subprocess.run([sys.executable, QUICKSTART], capture_output=True, text=True, check=True, env=env).stdout
+    shape, matrix = out.split("\n", 1)
+    assert shape == "(3, 384)"
+    similarity = [float(value) for value in re.findall(r"-?\d+\.\d+", matrix)]
+    assert len(similarity) == 9 and similarity[0] == 1.0
+    misspelt, unrelated = similarity[1], similarity[2]  # "A man is playnig a gitar." / "The stock market fell ..."
+    assert misspelt > unrelated + 0.2
 
 
 def test_export_writes_a_loadable_copy(tmp_path, capsys):
