@@ -66,7 +66,19 @@ def cmd_render(args: argparse.Namespace) -> None:
 
     from pixel_st.renderer import TextRenderer
 
-    renderer = TextRenderer(font=args.font, max_seq_length=args.max_seq_length, word_aligned=args.word_aligned)
+    if args.model:
+        from pixel_st.report import load_any
+
+        if args.font or args.max_seq_length or args.word_aligned:
+            sys.exit("pixel-st render: --model draws with the model's own settings; leave out --font, "
+                     "--max-seq-length and --word-aligned")
+        first = load_any(args.model)[0]
+        renderer = getattr(first, "renderer", None)
+        if not isinstance(renderer, TextRenderer):
+            sys.exit(f"pixel-st render: {args.model} is not a pixel_st model (its first module is {type(first).__name__})")
+    else:
+        renderer = TextRenderer(font=args.font or "Noto Sans", max_seq_length=args.max_seq_length or 64,
+                                word_aligned=args.word_aligned)
     strip = renderer.render(args.text)
     image = np.repeat(strip[:, :, None], 3, axis=2)
     image = np.repeat(np.repeat(image, args.scale, axis=0), args.scale, axis=1)
@@ -177,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="save the rendered strip of a text as PNG")
     render.add_argument("text")
     render.add_argument("-o", "--output", required=True)
-    render.add_argument("--font", default="Noto Sans")
-    render.add_argument("--max-seq-length", type=int, default=64)
+    render.add_argument("--model", help="draw as this model does (a folder, hub id, or 'default': the shipped model)")
+    render.add_argument("--font", help="font family name or font file (default Noto Sans)")
+    render.add_argument("--max-seq-length", type=int, help="patches per strip (default 64)")
     render.add_argument("--scale", type=int, default=1, help="enlarge the picture by this factor")
     render.add_argument("--grid", action="store_true", help="mark patch boundaries")
     render.add_argument("--word-aligned", action="store_true", help="start every word at a patch boundary")

@@ -59,3 +59,18 @@ def test_encode_without_a_model_uses_the_shipped_one(capsys):
     np.testing.assert_allclose(rows, shipped, atol=1e-6, rtol=0)
     main(["encode", "--model", "default", "--similarity", *texts])
     assert capsys.readouterr().out.splitlines()[0].split()[-2] == "1.000"
+
+
+def test_render_with_a_model_draws_what_the_model_sees(tmp_path, capsys):
+    from pixel_st import DEFAULT_MODEL
+    from pixel_st.renderer import TextRenderer
+
+    text = "A man is playnig a gitar."
+    main(["render", text, "--model", "default", "-o", str(tmp_path / "model.png")])
+    drawn = np.asarray(Image.open(tmp_path / "model.png"))[:, :, 0]
+    shipped = TextRenderer.load(DEFAULT_MODEL)
+    assert shipped.word_aligned and np.array_equal(drawn, shipped.render(text))
+    main(["render", text, "-o", str(tmp_path / "plain.png")])
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png"))[:, :, 0], drawn)  # continuous
+    with pytest.raises(SystemExit, match="model's own settings"):
+        main(["render", text, "--model", "default", "--word-aligned", "-o", str(tmp_path / "x.png")])
