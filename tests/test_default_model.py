@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from pixel_st import DEFAULT_MODEL, new_model
@@ -46,6 +47,11 @@ def test_export_writes_a_loadable_copy(tmp_path, capsys):
     copy = SentenceTransformer(str(tmp_path / "copy"), trust_remote_code=True)
     original = SentenceTransformer(DEFAULT_MODEL, trust_remote_code=True)
     assert np.array_equal(copy.encode(texts), original.encode(texts))
+    with pytest.raises(FileExistsError, match="not an empty folder"):
+        main(["export", str(tmp_path / "copy")])
+    (tmp_path / "empty").mkdir()
+    main(["export", str(tmp_path / "empty")])
+    assert (tmp_path / "empty" / "modules.json").is_file()
 
 
 def test_fp16_weights_load_back_close_to_fp32(tmp_path):
