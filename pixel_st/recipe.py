@@ -201,7 +201,8 @@ def dev_evaluator(path: Path | None, name: str) -> EmbeddingSimilarityEvaluator 
 
 def stage_settings(recipe: dict) -> list[dict]:
     """Every stage's settings (STAGE_DEFAULTS, then the recipe's ``defaults``, then its own keys), with its
-    folder name (``dir``), its augmentations (one run each) and their folder names (``runs``).
+    folder name (``dir``), its augmentations (one run each) and their folder names (``runs``); the first
+    stage's also hold the recipe's starting ``model`` (``start_model``), so that ``is_done`` sees it change.
 
     A stage with ``tasks`` (a mapping of names to ``data`` and TASK_KEYS) trains one run on all of them at
     once, batches taken from each task in turn, each with its own loss (the stock trainer's multi-dataset
@@ -216,6 +217,8 @@ def stage_settings(recipe: dict) -> list[dict]:
         augmentation = stage["augmentation"]
         stage["augmentations"] = augmentation if isinstance(augmentation, list) else [augmentation]
         stage["runs"] = [f"run{i}-{kind or 'plain'}" for i, kind in enumerate(stage["augmentations"])]
+        if index == 0:  # the first stage trains the recipe's starting model: another start is another stage
+            stage["start_model"] = recipe.get("model")
         if "tasks" in raw:
             if "data" in raw or len(stage["augmentations"]) > 1:
                 raise ValueError(f"stage {stage['name']}: a stage with 'tasks' takes its data and augmentation from each task")

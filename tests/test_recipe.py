@@ -246,6 +246,8 @@ def test_a_finished_stage_trained_with_other_settings_stops_the_rerun(tmp_path, 
     assert len(log.read_text().splitlines()) == lines, "nothing was trained again"
     with pytest.raises(ValueError, match=r"stage nli: .*00-nli was trained with other settings \(learning_rate changed"):
         run_recipe({**recipe, "stages": [{**recipe["stages"][0], "learning_rate": 5e-4}]})
+    with pytest.raises(ValueError, match=r"stage nli: .*00-nli was trained with other settings \(start_model changed"):
+        run_recipe({**recipe, "model": {"preset": "tiny", "seed": 1}})  # another starting model
     (tmp_path / "run" / "00-nli" / "DONE").write_text("")  # a marker from before settings were recorded
     run_recipe(recipe)
     assert len(log.read_text().splitlines()) == lines
