@@ -105,6 +105,8 @@ def _edit_json(path, **changes):
          "Corrupt pixel_st config .*pixel_encoder_config.json"),
         ("too-long", lambda d: _edit_json(d / "renderer_config.json", max_seq_length=10_000), ValueError,
          "renderer_config.json does not fit .*config.json: max_seq_length 10000 exceeds"),
+        ("other-patch", lambda d: _edit_json(d / "renderer_config.json", patch_size=8), ValueError,
+         "renderer_config.json does not fit .*config.json: renderer patch_size 8 != backbone patch_size 16"),
         ("missing-font", lambda d: _edit_json(d / "renderer_config.json", font="fonts/gone.ttf"), FileNotFoundError,
          "Font file not found: .*fonts/gone.ttf"),
         ("unknown-family", lambda d: _edit_json(d / "renderer_config.json", font="Gone Sans"), ValueError,
