@@ -244,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except (FileNotFoundError, FileExistsError) as error:  # a path the user gave: the message says which
+        sys.exit(f"pixel-st {args.command}: {error}")
 
 
 if __name__ == "__main__":

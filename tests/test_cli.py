@@ -41,10 +41,12 @@ def test_render_saves_the_strip(tmp_path, capsys):
 
 
 def test_encode_names_a_missing_or_empty_model_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="No model folder at .*absent"):
+    with pytest.raises(SystemExit, match="^pixel-st encode: No model folder at .*absent"):
         main(["encode", "--model", str(tmp_path / "absent"), "a text"])
-    with pytest.raises(FileNotFoundError, match="not a model folder: it has none of modules.json, config.json"):
+    with pytest.raises(SystemExit, match="not a model folder: it has none of modules.json, config.json"):
         main(["encode", "--model", str(tmp_path), "a text"])
+    with pytest.raises(SystemExit, match="^pixel-st encode: .*No such file or directory: .*absent.txt"):
+        main(["encode", "--input", str(tmp_path / "absent.txt")])
 
 
 def test_encode_without_a_model_uses_the_shipped_one(capsys):

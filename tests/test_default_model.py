@@ -47,7 +47,7 @@ def test_export_writes_a_loadable_copy(tmp_path, capsys):
     copy = SentenceTransformer(str(tmp_path / "copy"), trust_remote_code=True)
     original = SentenceTransformer(DEFAULT_MODEL, trust_remote_code=True)
     assert np.array_equal(copy.encode(texts), original.encode(texts))
-    with pytest.raises(FileExistsError, match="not an empty folder"):
+    with pytest.raises(SystemExit, match="^pixel-st export: .* is not an empty folder"):
         main(["export", str(tmp_path / "copy")])
     (tmp_path / "empty").mkdir()
     main(["export", str(tmp_path / "empty")])
