@@ -13,6 +13,7 @@ render identical pixels, so the shipped folder does not depend on the system's c
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from pixel_st.card import insert_section
+from pixel_st.fonts import is_font_path
 from pixel_st.renderer import RENDERER_CONFIG_NAME, TextRenderer
 from pixel_st.shipping import DEFAULT_MODEL, DEFAULT_MODEL_NOTE, save_fp16
 
@@ -46,15 +48,17 @@ CARD_FIXES = {
 }
 
 
-def write_card(folder: str, trained_font: str) -> None:
+def write_card(folder: str) -> None:
     """Our status note and usage at the top of the card; the stock usage snippet and the architecture's font
-    (the family it was trained with, now the shipped file) corrected."""
+    (the family or file it was trained with, now the shipped file) corrected."""
     path = Path(folder) / "README.md"
     card = path.read_text(encoding="utf-8")
     shipped_font = json.loads((Path(folder) / RENDERER_CONFIG_NAME).read_text())["font"]
-    for old, new in {**CARD_FIXES, f"'font': {trained_font!r}": f"'font': {shipped_font!r}"}.items():
+    for old, new in CARD_FIXES.items():
         assert old in card, f"the generated card has no {old!r}: update CARD_FIXES"
         card = card.replace(old, new)
+    card, count = re.subn(r"'font': '[^']*'", f"'font': {shipped_font!r}", card)
+    assert count == 1, f"the generated card names {count} fonts in its architecture, not one"
     path.write_text(card, encoding="utf-8")
     insert_section(folder, f"## pixel_st default model\n\n{DEFAULT_MODEL_NOTE}\n\n{USAGE}")
 
@@ -64,8 +68,9 @@ def main(source: str) -> None:
     encoder = model[0]
     old = encoder.renderer
     family = old.font
-    font_file = subprocess.run(["fc-match", "-f", "%{file}", f"{family}:style=Regular"], capture_output=True,
-                               text=True, check=True).stdout
+    font_file = family if is_font_path(family) else subprocess.run(  # a model trained on from a shipped one has its file
+        ["fc-match", "-f", "%{file}", f"{family}:style=Regular"], capture_output=True, text=True, check=True
+    ).stdout
     config = old.config_dict()
     config["font"] = font_file
     new = TextRenderer(**config)
@@ -75,7 +80,7 @@ def main(source: str) -> None:
     encoder.renderer = new
     shutil.rmtree(DEFAULT_MODEL, ignore_errors=True)
     save_fp16(model, DEFAULT_MODEL)
-    write_card(DEFAULT_MODEL, family)
+    write_card(DEFAULT_MODEL)
     print(f"Shipped {source} to {DEFAULT_MODEL} with font file {font_file}")
 
 

@@ -81,8 +81,8 @@ def training_section(stages: list[dict], start: dict, metrics_path: Path, chosen
     lines = [
         "## Training stages (pixel-st train)",
         "",
-        f"Trained by `pixel-st train` from ({starting}) through {len(stages)} stages, each a stock "
-        "SentenceTransformerTrainer run starting from the previous stage's model; the generated sections "
+        f"Trained by `pixel-st train` from ({starting}) through {len(stages)} stage{'s' if len(stages) != 1 else ''}, "
+        "each a stock SentenceTransformerTrainer run starting from the previous stage's model; the generated sections "
         "below describe one stage's trainer run only. Dev: Spearman x 100 of cosine on the stage's `eval` file.",
         "",
         "| # | stage | loss | data | length | batch | lr | dev file | dev at evaluation steps | dev at the end |",
