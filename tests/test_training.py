@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import gzip
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset
-from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-from pixel_st import new_model
+from pixel_st import DEFAULT_MODEL, new_model
 
 
 def _sts_pairs(path, limit):
@@ -81,3 +84,16 @@ def test_gradient_checkpointing_keeps_fewer_activations_and_the_same_gradients()
     checkpointed_saved, checkpointed_grads = run(True)
     assert checkpointed_saved < plain_saved / 2
     torch.testing.assert_close(checkpointed_grads, plain_grads, atol=1e-6, rtol=1e-4)
+
+
+def test_finetune_example_trains_the_shipped_model_and_saves_it(data_dir, tmp_path):
+    script = Path(__file__).parent.parent / "examples" / "finetune.py"
+    command = [sys.executable, str(script), str(tmp_path / "out"), "--data", str(data_dir), "--rows", "200",
+               "--steps", "3", "--batch-size", "8", "--learning-rate", "1e-3"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "after 3 steps; saved to" in result.stdout
+    texts = ["A man is playing a guitar.", "The stock market fell."]
+    tuned = SentenceTransformer(str(tmp_path / "out"), trust_remote_code=True).encode(texts)
+    shipped = SentenceTransformer(DEFAULT_MODEL, trust_remote_code=True).encode(texts)
+    assert tuned.shape == shipped.shape and not torch.allclose(torch.from_numpy(tuned), torch.from_numpy(shipped))
