@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the path and the note need no torch (examples/render_digest
 DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
 DEFAULT_MODEL_NOTE = (
     "The shipped default model is a CPU-trained STAND-IN (2-layer 'mini' preset on word-aligned strips, about "
-    "thirteen CPU hours of recipes/standin.yaml: the paper's visual stage, then word-vector, cross-lingual, "
+    "twelve and a half CPU hours of recipes/standin.yaml: the paper's visual stage, then word-vector, cross-lingual, "
     "caption, NLI-sentence, STS-B-translation and Wikipedia-sentence distillation from all-MiniLM-L6-v2 alongside "
     "it, then the paper's reasoning stage on NLI triplets; STS-B dev Spearman 77.9, multilingual STS-B dev 68.2), "
     "not the GPU-trained pixel_st model, which targets 85 and 65. See docs/model.md."
