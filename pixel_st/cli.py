@@ -66,10 +66,13 @@ def cmd_render(args: argparse.Namespace) -> None:
 
     from pixel_st.renderer import TextRenderer
 
+    given = {key: value for key, value in (("font", args.font), ("max_seq_length", args.max_seq_length)) if value is not None}
+    if args.word_aligned:
+        given["word_aligned"] = True
     if args.model:
         from pixel_st.report import load_any
 
-        if args.font or args.max_seq_length or args.word_aligned:
+        if given:
             sys.exit("pixel-st render: --model draws with the model's own settings; leave out --font, "
                      "--max-seq-length and --word-aligned")
         first = load_any(args.model)[0]
@@ -77,8 +80,7 @@ def cmd_render(args: argparse.Namespace) -> None:
         if not isinstance(renderer, TextRenderer):
             sys.exit(f"pixel-st render: {args.model} is not a pixel_st model (its first module is {type(first).__name__})")
     else:
-        renderer = TextRenderer(font=args.font or "Noto Sans", max_seq_length=args.max_seq_length or 64,
-                                word_aligned=args.word_aligned)
+        renderer = TextRenderer(**given)  # the options left out take the renderer's own defaults
     strip = renderer.render(args.text)
     image = np.repeat(strip[:, :, None], 3, axis=2)
     image = np.repeat(np.repeat(image, args.scale, axis=0), args.scale, axis=1)

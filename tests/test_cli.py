@@ -76,3 +76,7 @@ def test_render_with_a_model_draws_what_the_model_sees(tmp_path, capsys):
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png"))[:, :, 0], drawn)  # continuous
     with pytest.raises(SystemExit, match="model's own settings"):
         main(["render", text, "--model", "default", "--word-aligned", "-o", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match="model's own settings"):
+        main(["render", text, "--model", "default", "--max-seq-length", "0", "-o", str(tmp_path / "x.png")])
+    with pytest.raises(ValueError, match="max_seq_length must be an int >= 2"):  # not silently the default
+        main(["render", text, "--max-seq-length", "0", "-o", str(tmp_path / "x.png")])
