@@ -106,6 +106,17 @@ def test_stock_compile_gives_the_same_embeddings():
     np.testing.assert_allclose(model.encode(texts, batch_size=4), expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_dynamic_int8_quantisation_keeps_the_embeddings():
+    """docs/performance.md's CPU option: torch's dynamic int8 linear layers on the whole model."""
+    texts = ["A man is playing a guitar.", "Hi", "Stocks fell sharply today, and bonds rose."]
+    model = new_model("tiny", seed=0)
+    quantised = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in quantised.modules())
+    cosine = (quantised.encode(texts) * model.encode(texts)).sum(1)
+    assert cosine.min() > 0.99
+
+
 def test_forward_compiles_as_one_graph(tiny_model):
     """No graph breaks (``fullgraph=True`` raises on one), and no host sync: the crop is a shape."""
     compiled = torch.compile(tiny_model[0].forward, fullgraph=True, dynamic=True)
