@@ -1,4 +1,4 @@
-"""The ``pixel-st`` command line: create, encode with, and look at pixel sentence encoders."""
+"""The pixel-st command line: create, train, evaluate, encode with, and look at pixel sentence encoders."""
 
 from __future__ import annotations
 
