@@ -27,8 +27,10 @@ def _print_similarity(texts: list[str], embeddings: np.ndarray) -> None:
 
 
 def cmd_new(args: argparse.Namespace) -> None:
+    from pixel_st.folders import require_new_folder
     from pixel_st.model import new_model
 
+    require_new_folder(args.out_dir, "write the new model")
     model = new_model(
         args.preset, seed=args.seed, max_seq_length=args.max_seq_length, font=args.font, word_aligned=args.word_aligned
     )
@@ -92,7 +94,9 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> None:
     from pixel_st.convert import convert
+    from pixel_st.folders import require_new_folder
 
+    require_new_folder(args.out_dir, "convert")
     model = convert(args.source, max_seq_length=args.max_seq_length, with_mlp_head=args.with_mlp_head)
     model.save(args.out_dir)
     print(f"Converted {args.source} -> {args.out_dir} (load with trust_remote_code=True)")
@@ -169,28 +173,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     new = commands.add_parser("new", help="write a freshly initialised model folder")
-    new.add_argument("out_dir")
-    new.add_argument("--preset", choices=["tiny", "mini", "small", "base"], default="small")
+    new.add_argument("out_dir", help="a new or empty folder")
+    new.add_argument("--preset", choices=["tiny", "mini", "small", "base"], default="small", help="backbone size (default small)")
     new.add_argument("--max-seq-length", type=int, default=64, help="patches per strip (default 64)")
     new.add_argument("--font", default="Noto Sans", help="font family name or font file")
-    new.add_argument("--seed", type=int, default=0)
+    new.add_argument("--seed", type=int, default=0, help="for the random initial weights")
     new.add_argument("--word-aligned", action="store_true", help="start every word at a patch boundary")
     new.set_defaults(run=cmd_new)
 
     encode = commands.add_parser("encode", help="embed texts with a saved model")
-    encode.add_argument("texts", nargs="*")
+    encode.add_argument("texts", nargs="*", help="texts to embed (or --input)")
     encode.add_argument("--model", default="default", help="model folder or hub id (default: the shipped model)")
     encode.add_argument("--input", help="a text file (or .gz), one text per line, instead of arguments")
     encode.add_argument("--output", help="save the embeddings as .npy instead of printing them")
     encode.add_argument("--similarity", action="store_true", help="print the cosine matrix instead")
-    encode.add_argument("--batch-size", type=int, default=32)
+    encode.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
     encode.add_argument("--render-workers", type=int, default=0, help="render large batches in N processes")
     encode.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights' dtype (default float32)")
     encode.set_defaults(run=cmd_encode)
 
     render = commands.add_parser("render", help="save the rendered strip of a text as PNG")
-    render.add_argument("text")
-    render.add_argument("-o", "--output", required=True)
+    render.add_argument("text", help="the text to draw")
+    render.add_argument("-o", "--output", required=True, help="PNG file to write")
     render.add_argument("--model", help="draw as this model does (a folder, hub id, or 'default': the shipped model)")
     render.add_argument("--font", help="font family name or font file (default Noto Sans)")
     render.add_argument("--max-seq-length", type=int, help="patches per strip (default 64)")
@@ -200,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(run=cmd_render)
 
     convert = commands.add_parser("convert", help="convert a PIXEL / Pixel-Linguist checkpoint (hub id or folder)")
-    convert.add_argument("source")
-    convert.add_argument("out_dir")
+    convert.add_argument("source", help="hub id (e.g. Team-PIXEL/pixel-base) or local folder")
+    convert.add_argument("out_dir", help="the pixel_st model folder to write")
     convert.add_argument("--max-seq-length", type=int, default=64, help="patches per strip (paper: 64)")
     convert.add_argument("--with-mlp-head", action="store_true", help="keep Pixel-Linguist's training head")
     convert.set_defaults(run=cmd_convert)
@@ -213,13 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--robustness", action="store_true", help="also typos 5/10/20%% and word shuffle")
     evaluate.add_argument("--anisotropy", type=int, default=0, metavar="N", help="mean pairwise cosine of N sentences")
     evaluate.add_argument("--max-pairs", type=int, default=None, help="first N pairs of each file only")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the typos, shuffles and anisotropy sample")
     evaluate.add_argument("--json", help="write the full report here")
     evaluate.add_argument("--plot", help="write the robustness plot (PNG) here")
     evaluate.set_defaults(run=cmd_evaluate)
 
     train = commands.add_parser("train", help="run a training recipe (YAML list of stages); resumable")
-    train.add_argument("recipe")
+    train.add_argument("recipe", help="a recipe YAML file, e.g. recipes/scratch.yaml")
     train.add_argument("--output-dir", help="override the recipe's output_dir")
     train.add_argument("--data-dir", help="override the recipe's data_dir")
     train.add_argument("--teacher", help="override the recipe's teacher (a model folder or hub id)")
@@ -230,13 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     pack = commands.add_parser("pack", help="copy a training run down to what resuming needs (fp16, no optimizer moments)")
-    pack.add_argument("recipe")
+    pack.add_argument("recipe", help="the recipe YAML file the run was trained with")
     pack.add_argument("out_dir", help="a new folder; resume with `pixel-st train RECIPE --output-dir OUT_DIR`")
     pack.add_argument("--output-dir", help="the run folder, if not the recipe's output_dir")
     pack.set_defaults(run=cmd_pack)
 
     export = commands.add_parser("export", help="write a copy of the shipped default model folder")
-    export.add_argument("out_dir")
+    export.add_argument("out_dir", help="a new or empty folder")
     export.set_defaults(run=cmd_export)
 
     demo = commands.add_parser("demo", help="encode a few sentences and print their cosine similarities")

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from sentence_transformers import SentenceTransformer
 
+from pixel_st.folders import require_new_folder
 from pixel_st.recipe import DONE, is_done, newest_checkpoint, stage_settings
 from pixel_st.shipping import save_fp16
 from pixel_st.stage_selection import chosen_stage
@@ -30,8 +31,7 @@ def pack_run(recipe: dict, out_dir: str | Path) -> Path:
     run_dir, out = Path(recipe["output_dir"]), Path(out_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"No training run at {run_dir} (the recipe's output_dir)")
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; pack into a new folder")
+    require_new_folder(out, "pack")
     out.mkdir(parents=True, exist_ok=True)
     if (run_dir / "metrics.jsonl").is_file():
         shutil.copy2(run_dir / "metrics.jsonl", out / "metrics.jsonl")

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pixel_st.folders import require_new_folder
+
 if TYPE_CHECKING:  # the path and the note need no torch (examples/render_digest.py runs in the GPU kit alone)
     from sentence_transformers import SentenceTransformer
 
@@ -34,7 +36,6 @@ def export_default_model(folder: str) -> str:
     """Copy the shipped model folder to ``folder`` (e.g. to upload it or to load it by path elsewhere)."""
     if not os.path.isfile(os.path.join(DEFAULT_MODEL, "modules.json")):
         raise FileNotFoundError(f"No default model is installed at {DEFAULT_MODEL}")
-    if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
-        raise FileExistsError(f"{folder} is not an empty folder; export into a new one")  # no stale files mixed in
+    require_new_folder(folder, "export")
     shutil.copytree(DEFAULT_MODEL, folder, dirs_exist_ok=True)
     return folder

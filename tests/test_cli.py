@@ -20,6 +20,21 @@ def test_new_then_encode(tmp_path, capsys):
     assert len(lines) == 2 and lines[0].split()[-2] == "1.000"
 
 
+def test_new_and_convert_refuse_a_folder_that_holds_files(tmp_path, tiny_model_dir):
+    """A model written over another would leave the old one's files beside it; nothing is touched."""
+    main(["new", str(tmp_path / "m"), "--preset", "tiny"])
+    weights = (tmp_path / "m" / "model.safetensors").read_bytes()
+    with pytest.raises(SystemExit, match="^pixel-st new: .*m is not an empty folder; write the new model into a new one"):
+        main(["new", str(tmp_path / "m"), "--preset", "tiny", "--seed", "1"])
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
+    with pytest.raises(SystemExit, match="^pixel-st convert: .*m is not an empty folder; convert into a new one"):
+        main(["convert", str(tiny_model_dir), str(tmp_path / "m")])
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
+    (tmp_path / "empty").mkdir()
+    main(["new", str(tmp_path / "empty"), "--preset", "tiny"])
+    assert (tmp_path / "empty" / "modules.json").is_file()
+
+
 def test_encode_a_file_to_npy(tmp_path, capsys, caplog, tiny_model_dir, tiny_model):
     lines = [f"sentence number {i}" for i in range(39)] + [""]  # the empty line keeps its row
     (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -104,5 +104,5 @@ def test_pack_refuses_a_missing_run_and_a_non_empty_target(tmp_path, data_dir):
     (tmp_path / "nothing-here").mkdir()
     (tmp_path / "packed").mkdir()
     (tmp_path / "packed" / "file").write_text("x")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(FileExistsError, match="is not an empty folder; pack into a new one"):
         pack_run(recipe, tmp_path / "packed")
