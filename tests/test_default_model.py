@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import configparser
+import glob
 import os
 import re
 import subprocess
@@ -15,7 +17,8 @@ from pixel_st import DEFAULT_MODEL, new_model
 from pixel_st.cli import main
 from pixel_st.shipping import save_fp16
 
-QUICKSTART = os.path.join(os.path.dirname(__file__), "..", "examples", "quickstart.py")
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+QUICKSTART = os.path.join(ROOT, "examples", "quickstart.py")
 
 
 def test_shipped_folder_is_fp16_and_small():
@@ -85,3 +88,19 @@ def test_card_says_what_the_model_is_and_its_snippets_load_it():
         code = snippet.split("# Run inference")[0] + "print(model.encode(['it loads']).shape)"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "(1, 384)"
+
+
+def test_package_data_globs_take_every_file_of_the_shipped_model():
+    """A wheel or a non-editable install holds only what setup.cfg's package_data globs match (setuptools
+    expands them with glob, as here); a file they miss would leave an installed model folder incomplete."""
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"))
+    package = os.path.join(ROOT, "pixel_st")
+    patterns = config["options.package_data"]["pixel_st"].split()
+    matched = {os.path.normpath(path) for pattern in patterns for path in glob.glob(os.path.join(package, pattern))}
+    shipped = {
+        os.path.normpath(os.path.join(folder, name))
+        for folder, _, names in os.walk(os.path.join(package, "default_model"))
+        for name in names
+    }
+    assert shipped and shipped <= matched, sorted(shipped - matched)
