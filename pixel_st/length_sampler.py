@@ -5,6 +5,11 @@ batches of 64 Wikipedia sentences compute 1.45 positions per position that holds
 ones 1.05 (``benchmarks/length_grouping.py``). This is transformers' ``group_by_length``
 recipe on sentence-transformers' ``DefaultBatchSampler``: shuffle, cut the order into pools of
 ``POOL_BATCHES`` batches, sort each pool by length, cut it into batches, shuffle the batches.
+
+Sorting puts rows that share a text side by side (an NLI premise with several hypotheses), where an in-batch
+loss would take the copies for negatives: 16 % of the NLI triplets' rows in batches of 256 against 3 % in
+random ones. So a row whose text its batch already holds waits for the next batch, as in the stock
+``NoDuplicatesBatchSampler``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,41 @@ def row_lengths(dataset: Dataset, skip: list[str] | None = None) -> np.ndarray:
     return np.max(np.stack(lengths), axis=0)
 
 
+def row_texts(dataset: Dataset, skip: list[str] | None = None) -> np.ndarray:
+    """Hashes of each row's texts, a column per text column (rows x columns); a missing text matches none."""
+    table = dataset.with_format("arrow")[:]
+    columns = [table.column(name).to_pylist() for name in text_columns(table.schema) if name not in (skip or [])]
+    hashes = [[hash(text) if text is not None else ~row for row, text in enumerate(column)] for column in columns]
+    return np.array(hashes, dtype=np.int64).T
+
+
+def deal(order: np.ndarray, texts: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """``order`` cut into batches of ``batch_size`` in which no text appears twice: a row whose text the
+    batch already holds waits for the next batch, ahead of the rows after it. The last batch takes what is
+    left as it is."""
+    batches, waiting, position = [], [], 0
+    while len(order) - position + len(waiting) > batch_size:
+        batch, seen, held = [], set(), []
+
+        def offer(row: int) -> None:
+            keys = texts[row].tolist()
+            if len(batch) < batch_size and seen.isdisjoint(keys):
+                batch.append(row)
+                seen.update(keys)
+            else:
+                held.append(row)
+
+        for row in waiting:
+            offer(row)
+        while len(batch) < batch_size and position < len(order):
+            offer(order[position])
+            position += 1
+        batches.append(np.array(batch, dtype=order.dtype))
+        waiting = held
+    rest = np.concatenate([np.array(waiting, dtype=order.dtype), order[position:]])
+    return batches + ([rest] if len(rest) else [])
+
+
 def padding_factor(batches: list[list[int]], lengths: np.ndarray) -> float:
     """Positions a model computes for ``batches`` (batch size x longest row) per position that holds text."""
     computed = sum(len(batch) * lengths[batch].max() for batch in batches)
@@ -58,16 +98,15 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
         self.lengths = row_lengths(dataset, valid_label_columns)
+        self.texts = row_texts(dataset, valid_label_columns)
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng(self.seed + self.epoch)
         order = rng.permutation(len(self.lengths))
         pool = self.batch_size * POOL_BATCHES
-        batches = []
-        for start in range(0, len(order), pool):
-            chunk = order[start : start + pool]
-            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        chunks = [order[start : start + pool] for start in range(0, len(order), pool)]
+        by_length = [chunk[np.argsort(-self.lengths[chunk], kind="stable")] for chunk in chunks]
+        batches = deal(np.concatenate([order[:0], *by_length]), self.texts, self.batch_size)
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         for index in rng.permutation(len(batches)):

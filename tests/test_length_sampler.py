@@ -14,7 +14,7 @@ from pixel_st.pairs import augmented_pairs
 
 def texts(count: int) -> list[str]:
     rng = random.Random(0)
-    return ["word " * rng.randint(1, 40) for _ in range(count)]
+    return [f"{index} " + "word " * rng.randint(1, 40) for index in range(count)]
 
 
 def test_every_row_once_and_much_less_padding_than_random_batches():
@@ -27,6 +27,20 @@ def test_every_row_once_and_much_less_padding_than_random_batches():
     order = np.random.default_rng(0).permutation(1000)
     random_batches = [order[i : i + 16] for i in range(0, 1000, 16)]
     assert padding_factor(batches, lengths) < 1.1 < 1.3 < padding_factor(random_batches, lengths)
+
+
+def test_rows_sharing_a_text_go_to_different_batches():
+    premises = texts(300)
+    anchors = [premises[0]] * 5 + [premises[1]] * 3 + premises[2:]  # a premise with five hypotheses, one with three
+    dataset = Dataset.from_dict({"anchor": anchors, "positive": [f"hypothesis {i}" for i in range(len(anchors))]})
+    sampler = LengthGroupedBatchSampler(dataset, batch_size=16, drop_last=False)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert sorted(i for batch in batches for i in batch) == list(range(len(anchors)))
+        assert len(batches) == len(sampler)
+        assert all(len({anchors[i] for i in batch}) == len(batch) for batch in batches)
+    assert padding_factor(batches, row_lengths(dataset)) < 1.2  # the copies wait a batch, not more
 
 
 def test_epochs_reshuffle_and_a_seed_reproduces():
