@@ -43,6 +43,12 @@ def test_rows_sharing_a_text_go_to_different_batches():
     assert padding_factor(batches, row_lengths(dataset)) < 1.2  # the copies wait a batch, not more
 
 
+def test_missing_texts_are_no_copies_of_each_other():
+    dataset = Dataset.from_dict({"anchor": texts(64), "negative": [None] * 64})
+    batches = list(LengthGroupedBatchSampler(dataset, batch_size=16, drop_last=False))
+    assert [len(batch) for batch in batches] == [16] * 4
+
+
 def test_epochs_reshuffle_and_a_seed_reproduces():
     dataset = Dataset.from_dict({"text": texts(500)})
     first = LengthGroupedBatchSampler(dataset, batch_size=8, drop_last=True, seed=3)
