@@ -48,7 +48,9 @@ from pixel_st.word_vectors import SAMPLES, VOCABULARY_SIZE, word_dataset
 DONE = "DONE"
 BOOKKEEPING = ("evaluator", "eval", "eval_steps", "save_steps", "logging_steps", "dataloader_num_workers")  # leave the weights alone
 TEACHER_LOSSES = ("mse", "distill")  # losses whose targets are the teacher's embeddings
-TASK_KEYS = ("loss", "augmentation", "rate", "scale", "contrastive_weight", "mini_batch_size", "batch_size")  # a task may set these
+TASK_KEYS = (  # a task may set these
+    "loss", "augmentation", "rate", "scale", "hardness_mode", "hardness_strength", "contrastive_weight", "mini_batch_size", "batch_size",
+)
 STAGE_DEFAULTS: dict[str, Any] = {
     "loss": "mnrl",
     "batch_size": 64,
@@ -176,15 +178,25 @@ def training_dataset(task: dict, data_dir: Path, teacher: SentenceTransformer | 
     return distillation_dataset(teacher, dataset, cache_dir=cache_dir) if task["loss"] in TEACHER_LOSSES else dataset
 
 
+def ranking_options(stage: dict) -> dict:
+    """The stock ranking losses' keywords a stage (or task) may set: ``scale`` and the hardness weighting of
+    negatives (``hardness_mode``, ``hardness_strength``; off unless set)."""
+    return {
+        "scale": stage.get("scale", 20.0),
+        "hardness_mode": stage.get("hardness_mode"),
+        "hardness_strength": stage.get("hardness_strength", 0.0),
+    }
+
+
 def stage_loss(name: str, model: SentenceTransformer, stage: dict):
     if name == "mnrl":
-        return losses.MultipleNegativesRankingLoss(model, scale=stage.get("scale", 20.0))
+        return losses.MultipleNegativesRankingLoss(model, **ranking_options(stage))
     if name == "symmetric_mnrl":
         return losses.MultipleNegativesRankingLoss(
-            model, scale=stage.get("scale", 20.0), directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction"
+            model, directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction", **ranking_options(stage)
         )
     if name == "cached_mnrl":
-        return losses.CachedMultipleNegativesRankingLoss(model, scale=stage.get("scale", 20.0), mini_batch_size=stage["mini_batch_size"])
+        return losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=stage["mini_batch_size"], **ranking_options(stage))
     if name == "mse":
         return losses.MSELoss(model)
     if name == "distill":

@@ -76,6 +76,20 @@ def test_cached_mnrl_matches_mnrl_loss(data_dir):
     assert cached == pytest.approx(full, abs=1e-4)
 
 
+@pytest.mark.parametrize("loss_name", ["mnrl", "symmetric_mnrl", "cached_mnrl"])
+def test_hardness_keys_reach_the_stock_ranking_losses(loss_name, data_dir):
+    """``hardness_mode``/``hardness_strength`` weight the in-batch negatives by their similarity: the loss on
+    the same batch rises, and a mode the stock loss does not know is refused."""
+    model = new_model("tiny", seed=0)
+    dataset = stage_dataset({"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 32}, data_dir)
+    stage = {**STAGE_DEFAULTS, "mini_batch_size": 8}
+    plain = _eval_loss(model, stage_loss(loss_name, model, stage), dataset)
+    hard = {**stage, "hardness_mode": "in_batch_negatives", "hardness_strength": 9.0}
+    assert _eval_loss(model, stage_loss(loss_name, model, hard), dataset) > plain + 0.1
+    with pytest.raises(ValueError, match="hardness_mode"):
+        stage_loss(loss_name, model, {**hard, "hardness_mode": "hardest"})
+
+
 def test_weight_averaging_is_the_elementwise_mean():
     models = [new_model("tiny", seed=seed) for seed in range(3)]
     states = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
@@ -369,7 +383,8 @@ def test_a_stage_with_tasks_trains_each_task_with_its_own_loss(tmp_path, data_di
     recipe["teacher"] = str(tmp_path / "teacher")
     recipe["defaults"].update(batch_size=16, max_steps=16, save_steps=100)
     recipe["stages"] = [{"name": "wv", "tasks": {"words": {"loss": "distill", "data": WORDS, "batch_size": 32},
-                                                 "visual": {"loss": "mnrl", "augmentation": "mixed", "data": VISUAL}}}]
+                                                 "visual": {"loss": "mnrl", "augmentation": "mixed", "data": VISUAL,
+                                                            "hardness_mode": "in_batch_negatives", "hardness_strength": 9.0}}}]
     (stage,) = stage_settings(recipe)
     assert [task["batch_size"] for task in stage["tasks"].values()] == [32, 16]
     assert stage["runs"] == ["run0-words+visual"] and stage["tasks"]["visual"]["rate"] == STAGE_DEFAULTS["rate"]
@@ -388,7 +403,7 @@ def test_a_stage_with_tasks_trains_each_task_with_its_own_loss(tmp_path, data_di
     assert max(entry["step"] for entry in logs if "step" in entry) == recipe_plan(recipe)[0]["steps"] == 16
     assert recipe_plan(recipe)[0]["texts"] == 8 * 32 * 1 + 8 * 16 * 2  # 8 batches of 32 words, 8 of 16 sentence pairs
     card = (tmp_path / "run" / "final" / "README.md").read_text()
-    assert "words: distill; visual: mnrl, augmentation mixed 0.1; batches in turn" in card
+    assert "words: distill; visual: mnrl, augmentation mixed 0.1, hardness in_batch_negatives 9.0; batches in turn" in card
     assert "words: words: stsb_en_train.tsv.gz (limit 300; vocabulary 400; samples 128)" in card
     assert "| 16 steps | 32 / 16 |" in card
 
