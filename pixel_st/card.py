@@ -64,12 +64,14 @@ def _selection(metrics_path: Path, chosen: str) -> str:
 
 
 def _loss(stage: dict) -> str:
-    """A stage's (or task's) loss with its augmentation and hardness weighting."""
+    """A stage's (or task's) loss with its augmentation, its scale if set and its hardness weighting."""
     loss, augmentations = stage["loss"], stage.get("augmentations", [stage["augmentation"]])
     if len(augmentations) > 1:
         loss += f", one run per augmentation ({', '.join(augmentations)}, rate {stage['rate']}), weights averaged"
     elif augmentations[0]:
         loss += f", augmentation {augmentations[0]} {stage['rate']}"
+    if "scale" in stage:
+        loss += f", scale {stage['scale']}"
     if stage.get("hardness_mode"):
         loss += f", hardness {stage['hardness_mode']} {stage.get('hardness_strength', 0.0)}"
     return loss

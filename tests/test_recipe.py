@@ -384,7 +384,7 @@ def test_a_stage_with_tasks_trains_each_task_with_its_own_loss(tmp_path, data_di
     recipe["defaults"].update(batch_size=16, max_steps=16, save_steps=100)
     recipe["stages"] = [{"name": "wv", "tasks": {"words": {"loss": "distill", "data": WORDS, "batch_size": 32},
                                                  "visual": {"loss": "mnrl", "augmentation": "mixed", "data": VISUAL,
-                                                            "hardness_mode": "in_batch_negatives", "hardness_strength": 9.0}}}]
+                                                            "scale": 30.0, "hardness_mode": "in_batch_negatives", "hardness_strength": 9.0}}}]
     (stage,) = stage_settings(recipe)
     assert [task["batch_size"] for task in stage["tasks"].values()] == [32, 16]
     assert stage["runs"] == ["run0-words+visual"] and stage["tasks"]["visual"]["rate"] == STAGE_DEFAULTS["rate"]
@@ -403,7 +403,7 @@ def test_a_stage_with_tasks_trains_each_task_with_its_own_loss(tmp_path, data_di
     assert max(entry["step"] for entry in logs if "step" in entry) == recipe_plan(recipe)[0]["steps"] == 16
     assert recipe_plan(recipe)[0]["texts"] == 8 * 32 * 1 + 8 * 16 * 2  # 8 batches of 32 words, 8 of 16 sentence pairs
     card = (tmp_path / "run" / "final" / "README.md").read_text()
-    assert "words: distill; visual: mnrl, augmentation mixed 0.1, hardness in_batch_negatives 9.0; batches in turn" in card
+    assert "words: distill; visual: mnrl, augmentation mixed 0.1, scale 30.0, hardness in_batch_negatives 9.0; batches in turn" in card
     assert "words: words: stsb_en_train.tsv.gz (limit 300; vocabulary 400; samples 128)" in card
     assert "| 16 steps | 32 / 16 |" in card
 
