@@ -31,21 +31,25 @@ def text_columns(schema: pa.Schema) -> list[str]:
     return [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
 
 
-def row_lengths(dataset: Dataset, skip: list[str] | None = None) -> np.ndarray:
-    """Characters of each row's longest text column (a cheap stand-in for its strip width). Reads the
-    Arrow table, so on-the-fly transforms (augmentations) are not run."""
+def text_arrays(dataset: Dataset, skip: list[str] | None = None) -> list[pa.ChunkedArray]:
+    """The dataset's text columns but ``skip``, read from its Arrow table, so on-the-fly transforms
+    (augmentations) are not run."""
     table = dataset.with_format("arrow")[:]
     columns = [name for name in text_columns(table.schema) if name not in (skip or [])]
     if not columns:
         raise ValueError(f"length-grouped batches need a text column; the dataset has {table.column_names}")
-    lengths = [pc.fill_null(pc.utf8_length(table.column(name)), 0).to_numpy() for name in columns]
+    return [table.column(name) for name in columns]
+
+
+def row_lengths(dataset: Dataset, skip: list[str] | None = None) -> np.ndarray:
+    """Characters of each row's longest text column (a cheap stand-in for its strip width)."""
+    lengths = [pc.fill_null(pc.utf8_length(column), 0).to_numpy() for column in text_arrays(dataset, skip)]
     return np.max(np.stack(lengths), axis=0)
 
 
 def row_texts(dataset: Dataset, skip: list[str] | None = None) -> np.ndarray:
     """Hashes of each row's texts, a column per text column (rows x columns); a missing text matches none."""
-    table = dataset.with_format("arrow")[:]
-    columns = [table.column(name).to_pylist() for name in text_columns(table.schema) if name not in (skip or [])]
+    columns = [column.to_pylist() for column in text_arrays(dataset, skip)]
     hashes = [[hash(text) if text is not None else ~row for row, text in enumerate(column)] for column in columns]
     return np.array(hashes, dtype=np.int64).T
 
