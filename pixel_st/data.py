@@ -56,6 +56,20 @@ def sentences(path: str | Path, limit: int | None = None, languages: list[str] |
     return Dataset.from_dict({"text": list(dict.fromkeys(texts))[:limit]})
 
 
+def comparison_key(text: str) -> str:
+    """``text`` case-folded with everything but letters and digits dropped: a tokenised copy of a sentence
+    (``it 's`` for ``it's``) has the same key."""
+    return "".join(character for character in text.casefold() if character.isalnum())
+
+
+def without_texts(dataset: Dataset, texts: list[str]) -> Dataset:
+    """The rows of ``dataset`` none of whose text columns holds one of ``texts`` (by :func:`comparison_key`),
+    e.g. training rows kept apart from the sentences of a dev set."""
+    keys = {comparison_key(text) for text in texts}
+    columns = [name for name, feature in dataset.features.items() if getattr(feature, "dtype", None) == "string"]
+    return dataset.filter(lambda row: all(comparison_key(row[name]) not in keys for name in columns))
+
+
 def nli_triplets(path: str | Path, with_negatives: bool = True, limit: int | None = None) -> Dataset:
     """(anchor, positive[, negative]) from premise/hypothesis/label rows: entailments are positives,
     contradictions of the same premise the hard negatives (premises without one are skipped then)."""

@@ -136,7 +136,8 @@ def _paths(spec: dict, data_dir: Path) -> list[Path]:
 
 
 def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
-    """One dataset from ``{type, path (one or a list), ...}``; several paths are concatenated."""
+    """One dataset from ``{type, path (one or a list), ...}``; several paths are concatenated. ``exclude``
+    (one file or a list) drops the rows that hold a sentence of those files, after ``limit``."""
     kind, limit = spec["type"], spec.get("limit")
     parts = []
     for path in _paths(spec, data_dir):
@@ -159,7 +160,11 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
             parts.append(loaders.sentences(path, limit, spec.get("languages")))
         else:
             raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel, translations, hub or words")
-    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    dataset = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    if "exclude" not in spec:
+        return dataset
+    excluded = [text for path in _paths({"path": spec["exclude"]}, data_dir) for text in loaders.sentences(path)["text"]]
+    return loaders.without_texts(dataset, excluded)
 
 
 def training_dataset(task: dict, data_dir: Path, teacher: SentenceTransformer | None, cache_dir: str) -> Dataset:

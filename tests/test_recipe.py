@@ -469,6 +469,19 @@ def test_sentences_from_parallel_files_take_the_named_language_columns(data_dir)
         stage_dataset({**spec, "languages": ["ja"], "path": "parallel/en-zh.tsv.gz"}, data_dir)
 
 
+def test_excluded_files_keep_their_sentences_out_of_every_column(data_dir, tmp_path):
+    spec = {"type": "nli", "path": "nli/nli_train.tsv.gz", "limit": 40}
+    rows = stage_dataset(spec, data_dir)
+    negative, premise = rows[3]["negative"], rows[10]["anchor"]
+    held_out = tmp_path / "held_out.txt"  # one sentence as a tokeniser writes it, one in capitals
+    held_out.write_text(negative.replace(".", " .") + "\n" + premise.upper() + "\n", encoding="utf-8")
+    kept = stage_dataset({**spec, "exclude": [str(held_out)]}, data_dir)
+    expected = [row for row in rows if negative not in row.values() and premise not in row.values()]
+    assert len(expected) < len(rows) - 1 and kept.to_list() == expected
+    unchanged = stage_dataset({**spec, "exclude": "sts/sickr_trial.tsv.gz"}, data_dir)
+    assert unchanged.to_list() == rows.to_list()  # an STS file's sentences, none of them NLI text
+
+
 def test_sentences_from_an_nli_file_are_its_premises_and_hypotheses(data_dir):
     rows = read_tsv(data_dir / "nli/nli_train.tsv.gz")[:30]
     expected = list(dict.fromkeys(row[column] for row in rows for column in ("premise", "hypothesis")))
