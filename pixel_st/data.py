@@ -65,7 +65,7 @@ def comparison_key(text: str) -> str:
 def without_texts(dataset: Dataset, texts: list[str]) -> Dataset:
     """The rows of ``dataset`` none of whose text columns holds one of ``texts`` (by :func:`comparison_key`),
     e.g. training rows kept apart from the sentences of a dev set."""
-    keys = {comparison_key(text) for text in texts}
+    keys = {key for text in texts if (key := comparison_key(text))}  # a text of punctuation alone matches none
     columns = [name for name, feature in dataset.features.items() if getattr(feature, "dtype", None) == "string"]
     return dataset.filter(lambda row: all(comparison_key(row[name]) not in keys for name in columns))
 

@@ -17,7 +17,7 @@ from transformers import TrainerCallback
 
 from pixel_st import new_model
 from pixel_st.averaging import average_weights
-from pixel_st.data import read_tsv
+from pixel_st.data import read_tsv, without_texts
 from pixel_st.distill import distillation_dataset, teacher_embeddings
 from pixel_st.pairs import augmented_pairs
 from pixel_st.recipe import (
@@ -480,6 +480,9 @@ def test_excluded_files_keep_their_sentences_out_of_every_column(data_dir, tmp_p
     assert len(expected) < len(rows) - 1 and kept.to_list() == expected
     unchanged = stage_dataset({**spec, "exclude": "sts/sickr_trial.tsv.gz"}, data_dir)
     assert unchanged.to_list() == rows.to_list()  # an STS file's sentences, none of them NLI text
+    rows = Dataset.from_dict({"anchor": ["A man sings.", "?!"], "positive": ["Someone sings", "Nothing"]})
+    kept = without_texts(rows, ["a MAN sings", "..."])  # punctuation alone is no sentence to exclude
+    assert kept.to_list() == [{"anchor": "?!", "positive": "Nothing"}]
 
 
 def test_sentences_from_an_nli_file_are_its_premises_and_hypotheses(data_dir):
