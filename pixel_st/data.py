@@ -13,6 +13,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from pixel_st.length_sampler import text_columns
 from pixel_st.sts import HEADER, read_sts
 from pixel_st.textfiles import open_text, tsv_header
 
@@ -66,7 +67,7 @@ def without_texts(dataset: Dataset, texts: list[str]) -> Dataset:
     """The rows of ``dataset`` none of whose text columns holds one of ``texts`` (by :func:`comparison_key`),
     e.g. training rows kept apart from the sentences of a dev set."""
     keys = {key for text in texts if (key := comparison_key(text))}  # a text of punctuation alone matches none
-    columns = [name for name, feature in dataset.features.items() if getattr(feature, "dtype", None) == "string"]
+    columns = text_columns(dataset.features.arrow_schema)
     return dataset.filter(lambda row: all(comparison_key(row[name]) not in keys for name in columns))
 
 
