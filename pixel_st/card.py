@@ -26,7 +26,7 @@ def _data(spec: dict) -> str:
     paths = spec.get("path", [])
     names = [Path(path).name for path in (paths if isinstance(paths, list) else [paths])]
     extras = [f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
-              for key in ("limit", "languages", "target", "english", "vocabulary", "samples", "exclude") if (value := spec.get(key))]
+              for key in ("limit", "languages", "target", "english", "min_score", "vocabulary", "samples", "exclude") if (value := spec.get(key))]
     return f"{spec['type']}: " + ", ".join(names) + (f" ({'; '.join(extras)})" if extras else "")
 
 

@@ -126,6 +126,16 @@ def translated_pairs(english: str | Path, path: str | Path, limit: int | None = 
     return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
 
 
+def similar_pairs(path: str | Path, min_score: float = 4.0, limit: int | None = None) -> Dataset:
+    """(anchor, positive) = the two sentences of every pair of an STS file scored at least ``min_score``
+    (gold similarity on the file's own scale: 4 of STS-B's 0–5 is "mostly equivalent"), each distinct pair
+    once: paraphrases as contrastive positives, the scores themselves unused."""
+    first, second, scores = read_sts(path)
+    kept = dict.fromkeys((a, b) for a, b, score in zip(first, second, scores) if score >= min_score and a and b)
+    pairs = list(kept)[:limit]
+    return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
+
+
 def span_pairs(path: str | Path, window: int = 8, limit: int | None = None, seed: int = 0) -> Dataset:
     """Topical positives: two different sentences from the same block of ``window`` consecutive lines of a
     corpus in document order (the shared Wikipedia file has no document markers, so blocks stand in for

@@ -154,12 +154,14 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
                 raise ValueError("translations data need 'english': the STS file the 'path' files translate")
             english = _paths({"path": spec["english"]}, data_dir)[0]
             parts.append(loaders.translated_pairs(english, path, limit))
+        elif kind == "sts":
+            parts.append(loaders.similar_pairs(path, spec.get("min_score", 4.0), limit))
         elif kind == "hub":
             parts.append(loaders.hub(str(spec["path"]), spec.get("split", "train")))
         elif kind == "words":  # the sentences whose vocabulary word_dataset draws from
             parts.append(loaders.sentences(path, limit, spec.get("languages")))
         else:
-            raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel, translations, hub or words")
+            raise ValueError(f"Unknown data type {kind!r}: sentences, spans, nli, parallel, translations, sts, hub or words")
     dataset = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     if "exclude" not in spec:
         return dataset

@@ -438,7 +438,7 @@ def test_shipped_recipes_are_valid(name, data_dir):
         assert (data_dir / stage["eval"]).is_file()
         for task in stage.get("tasks", {None: stage}).values():
             assert task["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", *TEACHER_LOSSES}
-            assert task["data"]["type"] in {"sentences", "spans", "nli", "parallel", "translations", "hub", "words"}
+            assert task["data"]["type"] in {"sentences", "spans", "nli", "parallel", "translations", "sts", "hub", "words"}
             paths = task["data"]["path"] if isinstance(task["data"]["path"], list) else [task["data"]["path"]]
             paths += [task["data"]["english"]] if task["data"]["type"] == "translations" else []
             assert all((data_dir / path).is_file() for path in paths), stage["name"]
@@ -483,6 +483,20 @@ def test_excluded_files_keep_their_sentences_out_of_every_column(data_dir, tmp_p
     rows = Dataset.from_dict({"anchor": ["A man sings.", "?!"], "positive": ["Someone sings", "Nothing"]})
     kept = without_texts(rows, ["a MAN sings", "..."])  # punctuation alone is no sentence to exclude
     assert kept.to_list() == [{"anchor": "?!", "positive": "Nothing"}]
+
+
+def test_sts_pairs_are_the_pairs_scored_at_least_min_score(data_dir, tmp_path):
+    from pixel_st.sts import read_sts
+
+    first, second, scores = read_sts(data_dir / "sts/sickr_trial.tsv.gz")  # SICK's scale: 1 to 5
+    expected = list(dict.fromkeys((a, b) for a, b, score in zip(first, second, scores) if score >= 4.5))
+    pairs = stage_dataset({"type": "sts", "min_score": 4.5, "path": "sts/sickr_trial.tsv.gz"}, data_dir)
+    assert list(zip(pairs["anchor"], pairs["positive"])) == expected and 0 < len(expected) < len(scores) / 4
+    assert len(stage_dataset({"type": "sts", "path": "sts/sickr_trial.tsv.gz"}, data_dir)) > len(expected)  # 4 by default
+    (tmp_path / "twice.tsv").write_text("sentence1\tsentence2\tscore\nA dog runs.\tA dog is running.\t4.8\n"
+                                        "A dog runs.\tA dog is running.\t4.6\nA dog runs.\tA cat sleeps.\t0.4\n", encoding="utf-8")
+    assert stage_dataset({"type": "sts", "path": str(tmp_path / "twice.tsv")}, data_dir).to_list() == [
+        {"anchor": "A dog runs.", "positive": "A dog is running."}]
 
 
 def test_sentences_from_an_nli_file_are_its_premises_and_hypotheses(data_dir):
