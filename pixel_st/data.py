@@ -18,6 +18,7 @@ from pixel_st.sts import HEADER, read_sts
 from pixel_st.textfiles import open_text, tsv_header
 
 METADATA_COLUMNS = ("source", "lang_label", "language", "label", "pair_id")  # columns that hold no sentences
+MIN_SCORE = 4.0  # the default gold score of an STS pair kept as paraphrases: 4 of STS-B's 0-5, "mostly equivalent"
 
 
 def read_tsv(path: str | Path) -> list[dict[str, str]]:
@@ -107,7 +108,7 @@ def parallel_pairs(path: str | Path, source: str = "english", target: str | None
     columns = [c for c in rows[0] if c != source and c not in METADATA_COLUMNS]
     target = target or columns[0]
     pairs = [(r[source], r[target]) for r in rows if r.get(source) and r.get(target)][:limit]
-    return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
+    return _pair_dataset(pairs)
 
 
 def translated_pairs(english: str | Path, path: str | Path, limit: int | None = None) -> Dataset:
@@ -123,16 +124,20 @@ def translated_pairs(english: str | Path, path: str | Path, limit: int | None = 
         if score != english_score:
             raise ValueError(f"{path} row {row} scores {score}, {english} {english_score}: not a row-by-row translation")
     pairs = [(a, b) for a, b in dict.fromkeys(zip(english_first + english_second, first + second)) if a and b][:limit]
-    return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
+    return _pair_dataset(pairs)
 
 
-def similar_pairs(path: str | Path, min_score: float = 4.0, limit: int | None = None) -> Dataset:
+def similar_pairs(path: str | Path, min_score: float = MIN_SCORE, limit: int | None = None) -> Dataset:
     """(anchor, positive) = the two sentences of every pair of an STS file scored at least ``min_score``
-    (gold similarity on the file's own scale: 4 of STS-B's 0–5 is "mostly equivalent"), each distinct pair
-    once: paraphrases as contrastive positives, the scores themselves unused."""
+    (gold similarity on the file's own scale), each distinct pair once: paraphrases as contrastive positives,
+    the scores themselves unused."""
     first, second, scores = read_sts(path)
     kept = dict.fromkeys((a, b) for a, b, score in zip(first, second, scores) if score >= min_score and a and b)
     pairs = list(kept)[:limit]
+    return _pair_dataset(pairs)
+
+
+def _pair_dataset(pairs: list[tuple[str, str]]) -> Dataset:
     return Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
 
 

@@ -155,7 +155,7 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
             english = _paths({"path": spec["english"]}, data_dir)[0]
             parts.append(loaders.translated_pairs(english, path, limit))
         elif kind == "sts":
-            parts.append(loaders.similar_pairs(path, spec.get("min_score", 4.0), limit))
+            parts.append(loaders.similar_pairs(path, spec.get("min_score", loaders.MIN_SCORE), limit))
         elif kind == "hub":
             parts.append(loaders.hub(str(spec["path"]), spec.get("split", "train")))
         elif kind == "words":  # the sentences whose vocabulary word_dataset draws from
