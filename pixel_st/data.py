@@ -114,25 +114,39 @@ def parallel_pairs(path: str | Path, source: str = "english", target: str | None
 def translated_pairs(english: str | Path, path: str | Path, limit: int | None = None) -> Dataset:
     """(anchor, positive) = (English, translation) from two STS files of the same pairs in the same order,
     the second machine-translated (``sts/stsb_en_train`` and ``sts/stsb_multi_mt/stsb_ja_train``): both
-    sentences of every row, each distinct pair once. Rows must agree on their scores, or the files are no
-    translations of each other."""
-    english_first, english_second, english_scores = read_sts(english)
-    first, second, scores = read_sts(path)
+    sentences of every row, each distinct pair once."""
+    (english_first, english_second, _), (first, second, _) = _row_by_row(english, path)
+    pairs = [(a, b) for a, b in dict.fromkeys(zip(english_first + english_second, first + second)) if a and b][:limit]
+    return _pair_dataset(pairs)
+
+
+def _row_by_row(english: str | Path, path: str | Path) -> tuple[tuple, tuple]:
+    """``read_sts`` of both files, checked to be a translation of each other: the same number of rows, and
+    every row scored the same."""
+    english_rows, rows = read_sts(english), read_sts(path)
+    english_scores, scores = english_rows[2], rows[2]
     if len(scores) != len(english_scores):
         raise ValueError(f"{path} has {len(scores)} pairs and {english} {len(english_scores)}: not a row-by-row translation")
     for row, (score, english_score) in enumerate(zip(scores, english_scores), start=1):
         if score != english_score:
             raise ValueError(f"{path} row {row} scores {score}, {english} {english_score}: not a row-by-row translation")
-    pairs = [(a, b) for a, b in dict.fromkeys(zip(english_first + english_second, first + second)) if a and b][:limit]
-    return _pair_dataset(pairs)
+    return english_rows, rows
 
 
-def similar_pairs(path: str | Path, min_score: float = MIN_SCORE, limit: int | None = None) -> Dataset:
+def similar_pairs(path: str | Path, min_score: float = MIN_SCORE, limit: int | None = None,
+                  english: str | Path | None = None) -> Dataset:
     """(anchor, positive) = the two sentences of every pair of an STS file scored at least ``min_score``
     (gold similarity on the file's own scale), each distinct pair once: paraphrases as contrastive positives,
-    the scores themselves unused."""
-    first, second, scores = read_sts(path)
-    kept = dict.fromkeys((a, b) for a, b, score in zip(first, second, scores) if score >= min_score and a and b)
+    the scores themselves unused. With ``english``, the STS file that ``path`` translates row by row, each
+    kept pair crosses the languages instead: (English first, translated second) and (translated first,
+    English second)."""
+    if english is None:
+        first, second, scores = read_sts(path)
+        candidates = zip(first, second, scores)
+    else:
+        (english_first, english_second, scores), (first, second, _) = _row_by_row(english, path)
+        candidates = [*zip(english_first, second, scores), *zip(first, english_second, scores)]
+    kept = dict.fromkeys((a, b) for a, b, score in candidates if score >= min_score and a and b)
     pairs = list(kept)[:limit]
     return _pair_dataset(pairs)
 

@@ -155,7 +155,8 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
             english = _paths({"path": spec["english"]}, data_dir)[0]
             parts.append(loaders.translated_pairs(english, path, limit))
         elif kind == "sts":
-            parts.append(loaders.similar_pairs(path, spec.get("min_score", loaders.MIN_SCORE), limit))
+            english = _paths({"path": spec["english"]}, data_dir)[0] if "english" in spec else None
+            parts.append(loaders.similar_pairs(path, spec.get("min_score", loaders.MIN_SCORE), limit, english))
         elif kind == "hub":
             parts.append(loaders.hub(str(spec["path"]), spec.get("split", "train")))
         elif kind == "words":  # the sentences whose vocabulary word_dataset draws from

@@ -364,7 +364,7 @@ def test_scratch_recipe_runs_every_stage_at_toy_size(tmp_path, data_dir):
         assert cells[1] == stage["name"] and cells[-1] == f"{100 * score:.1f}"
         for task in stage.get("tasks", {None: stage}).values():
             assert Path(task["data"]["path"][0] if isinstance(task["data"]["path"], list) else task["data"]["path"]).name in cells[3]
-            assert task["data"]["type"] != "translations" or f"english {task['data']['english']}" in cells[3]
+            assert "english" not in task["data"] or f"english {task['data']['english']}" in cells[3]
         assert bool(stage.get("seed")) == (f", seed {stage.get('seed')}" in cells[4])
 
 
@@ -440,7 +440,7 @@ def test_shipped_recipes_are_valid(name, data_dir):
             assert task["loss"] in {"mnrl", "symmetric_mnrl", "cached_mnrl", *TEACHER_LOSSES}
             assert task["data"]["type"] in {"sentences", "spans", "nli", "parallel", "translations", "sts", "hub", "words"}
             paths = task["data"]["path"] if isinstance(task["data"]["path"], list) else [task["data"]["path"]]
-            paths += [task["data"]["english"]] if task["data"]["type"] == "translations" else []
+            paths += [task["data"]["english"]] if "english" in task["data"] else []
             assert all((data_dir / path).is_file() for path in paths), stage["name"]
             if task["loss"] in TEACHER_LOSSES:  # all-MiniLM-L6-v2 is 384 wide
                 assert recipe["teacher"] == "all-MiniLM-L6-v2" and PRESETS[recipe["model"]["preset"]]["hidden_size"] == 384
@@ -498,6 +498,24 @@ def test_sts_pairs_are_the_pairs_scored_at_least_min_score(data_dir, tmp_path):
     assert stage_dataset({"type": "sts", "path": str(tmp_path / "twice.tsv")}, data_dir).to_list() == [
         {"anchor": "A dog runs.", "positive": "A dog is running."}]
 
+
+
+def test_sts_pairs_with_an_english_file_cross_the_languages(data_dir, tmp_path):
+    header = "sentence1\tsentence2\tscore\n"
+    (tmp_path / "en.tsv").write_text(header + "A dog runs.\tA dog is running.\t4.8\n"
+                                     "A cat sleeps.\tA man cooks.\t0.4\nA boy swims.\tA child swims.\t4.0\n", encoding="utf-8")
+    (tmp_path / "de.tsv").write_text(header + "Ein Hund rennt.\tEin Hund läuft.\t4.8\n"
+                                     "Eine Katze schläft.\tEin Mann kocht.\t0.4\nEin Junge schwimmt.\tEin Kind schwimmt.\t4.0\n",
+                                     encoding="utf-8")
+    spec = {"type": "sts", "english": str(tmp_path / "en.tsv"), "path": str(tmp_path / "de.tsv")}
+    assert list(zip(*stage_dataset(spec, data_dir)[:].values())) == [
+        ("A dog runs.", "Ein Hund läuft."), ("A boy swims.", "Ein Kind schwimmt."),
+        ("Ein Hund rennt.", "A dog is running."), ("Ein Junge schwimmt.", "A child swims.")]
+    assert len(stage_dataset({**spec, "min_score": 4.5}, data_dir)) == 2
+    lines = (tmp_path / "de.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "swapped.tsv").write_text("".join([lines[0], lines[2], lines[1], lines[3]]), encoding="utf-8")
+    with pytest.raises(ValueError, match="swapped.tsv row 1 scores 0.4, .*en.tsv 4.8: not a row-by-row translation"):
+        stage_dataset({**spec, "path": str(tmp_path / "swapped.tsv")}, data_dir)
 
 def test_sentences_from_an_nli_file_are_its_premises_and_hypotheses(data_dir):
     rows = read_tsv(data_dir / "nli/nli_train.tsv.gz")[:30]
