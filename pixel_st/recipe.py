@@ -139,6 +139,7 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
     """One dataset from ``{type, path (one or a list), ...}``; several paths are concatenated. ``exclude``
     (one file or a list) drops the rows that hold a sentence of those files, after ``limit``."""
     kind, limit = spec["type"], spec.get("limit")
+    english = _paths({"path": spec["english"]}, data_dir)[0] if "english" in spec else None
     parts = []
     for path in _paths(spec, data_dir):
         if kind == "sentences":
@@ -150,12 +151,10 @@ def stage_dataset(spec: dict, data_dir: Path) -> Dataset:
         elif kind == "parallel":
             parts.append(loaders.parallel_pairs(path, target=spec.get("target"), limit=limit))
         elif kind == "translations":
-            if "english" not in spec:
+            if english is None:
                 raise ValueError("translations data need 'english': the STS file the 'path' files translate")
-            english = _paths({"path": spec["english"]}, data_dir)[0]
             parts.append(loaders.translated_pairs(english, path, limit))
         elif kind == "sts":
-            english = _paths({"path": spec["english"]}, data_dir)[0] if "english" in spec else None
             parts.append(loaders.similar_pairs(path, spec.get("min_score", loaders.MIN_SCORE), limit, english))
         elif kind == "hub":
             parts.append(loaders.hub(str(spec["path"]), spec.get("split", "train")))
